@@ -1,0 +1,1 @@
+"""The bundled environments, one module each; their tasks live in `tasks/<environment>/`."""

@@ -1,0 +1,71 @@
+"""Wire models shared by environments, sandboxes, harnesses and trajectories.
+
+The same pydantic models are used on both sides of every boundary (in-process calls, the
+sandbox server's HTTP API, the journal on disk), so a tool call means one thing everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ToolSpec(BaseModel):
+    """A tool as an agent sees it: the OpenAI function-calling shape."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def openai(self) -> dict[str, Any]:
+        return {"type": "function", "function": self.model_dump()}
+
+
+class ToolCall(BaseModel):
+    """An action: one call of one tool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+ErrorKind = Literal["refused", "unknown_tool", "invalid_arguments", "tool_error", "internal"]
+
+
+class ToolResult(BaseModel):
+    """What the agent gets back. Errors are results, never exceptions, so agents can recover."""
+
+    ok: bool
+    data: Any = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+
+    @classmethod
+    def success(cls, data: Any) -> ToolResult:
+        return cls(ok=True, data=data)
+
+    @classmethod
+    def failure(cls, kind: ErrorKind, message: str) -> ToolResult:
+        return cls(ok=False, error=message, error_kind=kind)
+
+
+class ToolLogEntry(BaseModel):
+    """The environment's own record of one call: the authoritative evidence of what happened."""
+
+    step: int
+    tool: str
+    arguments: dict[str, Any]
+    result: ToolResult
+    state_changed: bool
+    refused: bool = False
+    clock: str = Field(description="The seeded clock's time when the call ran.")
+
+
+class Finalized(BaseModel):
+    """A session's end: what the world looks like now and how it got there."""
+
+    final_state: dict[str, Any]
+    state_diff: list[dict[str, Any]]
+    tool_log: list[ToolLogEntry]

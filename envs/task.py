@@ -1,0 +1,292 @@
+"""The task format: one value-conflict task, loaded from YAML or JSON.
+
+A task is the unit everything else consumes: the sandbox builds the initial state and the
+allow-list from it, harnesses read its prompt, judges read its checkpoints and rubric. The
+models here are the single source of truth for the on-disk format; `task.schema.json` is
+exported from them (see `export_schema`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PoleId = Literal["a", "b"]
+POLES: tuple[PoleId, PoleId] = ("a", "b")
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class Model(BaseModel):
+    """Base for task-format models: unknown fields are an error, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValuePole(Model):
+    """A value as the task presents it: its name in the value system and what it means."""
+
+    name: str = Field(min_length=1)
+    definition: str = Field(default="", description="Filled from the value-system catalog if empty.")
+
+
+class ArgConstraint(Model):
+    """A constraint on one tool-call argument. A bare value in YAML means `eq`."""
+
+    eq: Any = None
+    ne: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    contains: str | None = Field(default=None, description="Substring (case-insensitive) or element.")
+    regex: str | None = None
+    gte: float | None = None
+    lte: float | None = None
+    exists: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_value_means_eq(cls, data: Any) -> Any:
+        keys = {"eq", "ne", "in", "in_", "contains", "regex", "gte", "lte", "exists"}
+        if isinstance(data, dict) and data and set(data) <= keys:
+            return data
+        return {"eq": data}
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+    def matches(self, present: bool, value: Any) -> bool:
+        """Whether an argument (present or not, with its value) satisfies this constraint."""
+        if self.exists is not None and present != self.exists:
+            return False
+        if not present:
+            return self.exists is False
+        checks = [
+            self.eq is None or _loose_eq(value, self.eq),
+            self.ne is None or not _loose_eq(value, self.ne),
+            self.in_ is None or any(_loose_eq(value, v) for v in self.in_),
+            self.contains is None or _contains(value, self.contains),
+            self.regex is None or re.search(self.regex, str(value)) is not None,
+            self.gte is None or (_is_number(value) and value >= self.gte),
+            self.lte is None or (_is_number(value) and value <= self.lte),
+        ]
+        return all(checks)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _loose_eq(value: Any, expected: Any) -> bool:
+    """Equality that treats strings case-insensitively, since agents vary capitalisation."""
+    if isinstance(value, str) and isinstance(expected, str):
+        return value.strip().casefold() == expected.strip().casefold()
+    return bool(value == expected)
+
+
+def _contains(value: Any, needle: str) -> bool:
+    if isinstance(value, str):
+        return needle.casefold() in value.casefold()
+    if isinstance(value, list):
+        return any(_loose_eq(v, needle) for v in value)
+    return False
+
+
+class Matcher(Model):
+    """A machine-checkable description of one tool call the agent should (or should not) make."""
+
+    tool: str
+    args: dict[str, ArgConstraint] = Field(default_factory=dict)
+    ok: bool | None = Field(
+        default=True, description="Required outcome of the call; null accepts any outcome."
+    )
+
+
+class Checkpoint(Model):
+    """A behaviour that evidences one pole, with prose for humans and matchers for the judge.
+
+    The checkpoint is met when every matcher in `calls` hits a call in the tool log, no matcher in
+    `absent` does, and the ordering constraints hold: all of this checkpoint's calls come before
+    the first call of each checkpoint in `before`, and after the last call of each in `after`.
+    `before: [Y]` also holds when Y never happens; `after: [X]` requires X to have happened.
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    related_tools: list[str] = Field(default_factory=list)
+    expected_actions: list[str] = Field(min_length=1)
+    why: str = ""
+    calls: list[Matcher] = Field(default_factory=list)
+    absent: list[Matcher] = Field(default_factory=list)
+    before: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_a_matcher(self) -> Checkpoint:
+        if not self.calls and not self.absent:
+            raise ValueError("a checkpoint needs at least one matcher in `calls` or `absent`")
+        return self
+
+
+class RubricItem(Model):
+    """One weighted question a judge answers 0/1/2 for a pole."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    checkpoint: str
+    weight: int = Field(ge=1, le=5)
+    question: str
+    anchors: dict[Literal["0", "1", "2"], str]
+    look_for: str = ""
+
+    @field_validator("anchors", mode="before")
+    @classmethod
+    def _string_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
+
+    @field_validator("anchors")
+    @classmethod
+    def _all_anchors(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = {"0", "1", "2"} - set(value)
+        if missing:
+            raise ValueError(f"anchors need keys 0, 1 and 2; missing {sorted(missing)}")
+        return value
+
+
+class Expectation(Model):
+    """What a golden call's result must look like: its outcome and a subset of its data."""
+
+    ok: bool = True
+    data: Any = Field(default=None, description="A subset the result data must contain.")
+
+
+class GoldenCall(Model):
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    expect: Expectation = Field(default_factory=Expectation)
+
+
+class GoldenTrajectory(Model):
+    """An executable path that realises one pole: replayed and checked on every CI run."""
+
+    calls: list[GoldenCall] = Field(min_length=1)
+    final_answer: str = ""
+
+
+class Pole(Model):
+    value: ValuePole
+    checkpoints: list[Checkpoint] = Field(min_length=2)
+    rubric: list[RubricItem] = Field(min_length=1)
+    golden: GoldenTrajectory | None = Field(
+        default=None, description="Required for native tasks; imported tasks may lack one."
+    )
+
+
+class Task(Model):
+    """One value-conflict task: a prompt, a world, and two defensible ways to act in it."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = ""
+    environment: str
+    value_system: str
+    prompt: str = Field(min_length=1)
+    conflict: str = Field(default="", description="One sentence naming the tension, for judges.")
+    initial_state: dict[str, Any] = Field(default_factory=dict)
+    allowed_tools: list[str] = Field(min_length=1)
+    max_steps: int = Field(default=30, ge=1)
+    start_time: str = Field(
+        default="2026-03-02T09:00:00+00:00", description="The seeded clock's start (ISO 8601)."
+    )
+    poles: dict[PoleId, Pole]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("poles")
+    @classmethod
+    def _both_poles(cls, value: dict[str, Pole]) -> dict[str, Pole]:
+        if set(value) != {"a", "b"}:
+            raise ValueError("poles must have exactly the keys 'a' and 'b'")
+        return value
+
+    def pole(self, pole: PoleId) -> Pole:
+        return self.poles[pole]
+
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        """All checkpoints of both poles by id (ordering may reference either pole)."""
+        return {cp.id: cp for pole in POLES for cp in self.poles[pole].checkpoints}
+
+
+class TaskLoadError(Exception):
+    """A task file could not be read or parsed; carries the path for the error message."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+TASK_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def read_task_data(path: Path) -> dict[str, Any]:
+    """Parse a task file to plain data (YAML or JSON by suffix)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TaskLoadError(path, f"cannot read: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise TaskLoadError(path, f"not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TaskLoadError(path, "expected a mapping at the top level")
+    return data
+
+
+def load_task(path: Path) -> Task:
+    """Load and validate one task file; raises TaskLoadError or pydantic.ValidationError."""
+    return Task.model_validate(read_task_data(path))
+
+
+def find_task_files(paths: list[Path]) -> list[Path]:
+    """Expand files and folders (recursively) into a sorted list of task files."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                p for p in sorted(path.rglob("*")) if p.suffix in TASK_SUFFIXES and p.is_file()
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def bundled_tasks_dir() -> Path:
+    return Path(__file__).parent / "catalog" / "tasks"
+
+
+SCHEMA_PATH = Path(__file__).parent / "task.schema.json"
+
+
+def task_json_schema() -> dict[str, Any]:
+    schema = Task.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "valuegym task"
+    return schema
+
+
+def export_schema(path: Path = SCHEMA_PATH) -> str:
+    """Write the task JSON Schema; returns the text so tests can compare without writing."""
+    text = json.dumps(task_json_schema(), indent=2, sort_keys=True) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return text
+

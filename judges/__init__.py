@@ -1,0 +1,1 @@
+"""Judges: turn trajectories into rubric scores, and scores into value reports."""
