@@ -1,1 +1,1 @@
-"""trajectories."""
+"""Trajectories: the episode record, the run journal and its index."""

@@ -1,0 +1,85 @@
+"""The harness contract: a plain function from an episode context to a result.
+
+Harnesses register by name under the `valuegym.harnesses` entry-point group, so a third party
+adds one in its own package (`my-harness = "mypkg.agent:run"`) without touching valuegym.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+from pydantic import BaseModel, Field
+
+from envs.protocol import ToolResult, ToolSpec
+from envs.sandbox import Session
+from envs.task import Task
+from trajectories.schema import EpisodeStatus, Message, Usage
+
+ENTRY_POINT_GROUP = "valuegym.harnesses"
+
+
+class HarnessConfig(BaseModel):
+    """Knobs every harness honours; recorded in the run's configuration."""
+
+    max_steps: int | None = Field(default=None, description="Overrides the task's max_steps.")
+    timeout_s: float = 600.0
+    temperature: float = 0.0
+    system_prompt: str | None = None
+
+
+@dataclass
+class EpisodeContext:
+    """What a harness gets. `task` is there for oracle harnesses; agents use prompt and tools."""
+
+    task: Task
+    session: Session
+    config: HarnessConfig
+    seed: int
+    deadline: float = field(default=0.0)
+
+    @property
+    def prompt(self) -> str:
+        return self.task.prompt
+
+    @property
+    def tools(self) -> list[ToolSpec]:
+        return self.session.tools
+
+    @property
+    def max_steps(self) -> int:
+        return self.config.max_steps or self.task.max_steps
+
+    def expired(self) -> bool:
+        return bool(self.deadline) and time.monotonic() > self.deadline
+
+    def call(self, tool: str, arguments: object) -> ToolResult:
+        return self.session.call(tool, arguments)
+
+
+class HarnessResult(BaseModel):
+    status: EpisodeStatus
+    messages: list[Message] = Field(default_factory=list)
+    final_answer: str | None = None
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+Harness = Callable[[EpisodeContext], HarnessResult]
+
+
+class UnknownHarness(KeyError):
+    def __str__(self) -> str:
+        return f"no harness named {self.args[0]!r}; installed: {', '.join(harness_names())}"
+
+
+def harness_names() -> list[str]:
+    return sorted(e.name for e in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def get_harness(name: str) -> Harness:
+    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        return entry.load()
+    raise UnknownHarness(name)

@@ -1,0 +1,69 @@
+"""Judgments stored beside a run, one JSONL file per judge configuration.
+
+Judging never touches the journal: a new judge adds a file, so rescoring keeps the old scores.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from judges.verdict import Judgment
+from trajectories.schema import Trajectory
+
+JUDGMENTS_DIR = "judgments"
+
+
+def judgment_path(run_dir: Path, judge_key: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.,:+-]", "_", judge_key).replace(":", "__")
+    return run_dir / JUDGMENTS_DIR / f"{safe}.jsonl"
+
+
+def read_judgments(run_dir: Path, judge_key: str) -> dict[str, Judgment]:
+    """Judgments by episode id; a torn last line (from a killed judge) is ignored."""
+    path = judgment_path(run_dir, judge_key)
+    found: dict[str, Judgment] = {}
+    if not path.exists():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            judgment = Judgment.model_validate_json(line)
+        except ValueError:
+            continue
+        found.setdefault(judgment.episode_id, judgment)
+    return found
+
+
+def judge_run(
+    run_dir: Path,
+    judge_key: str,
+    trajectories: Iterable[Trajectory],
+    score: Callable[[Trajectory], Judgment],
+) -> dict[str, Judgment]:
+    """Score every episode not yet judged under `judge_key`, appending as it goes (resumable)."""
+    path = judgment_path(run_dir, judge_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _cut_torn_tail(path)
+    done = read_judgments(run_dir, judge_key)
+    with path.open("a", encoding="utf-8") as handle:
+        for trajectory in trajectories:
+            if trajectory.episode_id in done:
+                continue
+            judgment = score(trajectory)
+            handle.write(judgment.model_dump_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            done[trajectory.episode_id] = judgment
+    return done
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a half-written last line so the next append starts on a fresh line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)

@@ -1,0 +1,286 @@
+"""`valuegym check`: validate task files and the environments they use.
+
+Every problem is reported once, with the file and the field, and checks that depend on an
+earlier one are skipped when it failed (an invalid initial state is not also reported as a
+failing golden replay). Nothing here raises on bad input: it all becomes a `Problem`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+from gymnasium.utils.env_checker import check_env
+from pydantic import BaseModel, ValidationError
+
+from envs.protocol import ToolLogEntry
+from envs.registry import UnknownEnvironment, get_environment
+from envs.sdk import ToolEnv, format_validation_error
+from envs.task import POLES, PoleId, Task, TaskLoadError, find_task_files, read_task_data
+from envs.values import ValueSystem, with_definitions
+from judges.checkpoint import judge, ordering_graph
+
+Severity = Literal["error", "warning"]
+
+
+class Problem(BaseModel):
+    path: str
+    field: str
+    message: str
+    severity: Severity = "error"
+
+    def line(self) -> str:
+        return f"{self.severity}: {self.path}: {self.field}: {self.message}"
+
+
+class CheckReport(BaseModel):
+    files: int = 0
+    tasks: list[str] = []
+    environments: list[str] = []
+    problems: list[Problem] = []
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+class _Collector:
+    """Problems for one file, so each call site states only the field and the message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.problems: list[Problem] = []
+
+    def error(self, field: str, message: str) -> None:
+        self.problems.append(Problem(path=self.path, field=field, message=message))
+
+    def warn(self, field: str, message: str) -> None:
+        self.problems.append(
+            Problem(path=self.path, field=field, message=message, severity="warning")
+        )
+
+
+def load_checked_task(
+    path: Path, systems: dict[str, ValueSystem]
+) -> tuple[Task | None, list[Problem]]:
+    """Parse and schema-validate one file; the task has its value definitions filled in."""
+    out = _Collector(path)
+    try:
+        data = read_task_data(path)
+        task = Task.model_validate(data)
+    except TaskLoadError as exc:
+        out.error("(file)", exc.message)
+        return None, out.problems
+    except ValidationError as exc:
+        for line in format_validation_error(exc):
+            field, _, message = line.partition(": ")
+            out.error(field, message)
+        return None, out.problems
+    return with_definitions(task, systems), out.problems
+
+
+def _subset(expected: Any, actual: Any) -> bool:
+    """Whether `expected` is contained in `actual` (dict keys recursively, else equality)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and _subset(v, actual[k]) for k, v in expected.items()
+        )
+    return bool(expected == actual)
+
+
+def replay_golden(task: Task, pole: PoleId, env_cls: type[ToolEnv]) -> list[ToolLogEntry]:
+    """Run a pole's golden calls in a fresh environment and return the tool log."""
+    env = env_cls()
+    env.reset(seed=0, options={"task": task})
+    golden = task.poles[pole].golden
+    for call in golden.calls if golden else []:
+        env.call(call.tool, call.arguments)
+    return env.tool_log
+
+
+def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[Problem]:
+    """All semantic checks of one schema-valid task."""
+    out = _Collector(path)
+    imported = task.metadata.get("source") == "agent-valuebench"
+
+    system = systems.get(task.value_system)
+    if system is None:
+        out.error("value_system", f"unknown value system {task.value_system!r}; known: {', '.join(systems)}")
+    else:
+        for pole in POLES:
+            name = task.poles[pole].value.name
+            if system.get(name) is None:
+                known = ", ".join(v.value for v in system.values)
+                out.error(f"poles.{pole}.value.name", f"{name!r} is not a value of {system.id}; values: {known}")
+        if task.poles["a"].value.name.casefold() == task.poles["b"].value.name.casefold():
+            out.error("poles.b.value.name", "both poles name the same value")
+    for pole in POLES:
+        name = task.poles[pole].value.name
+        if re.search(rf"\b{re.escape(name)}\b", task.prompt, flags=re.IGNORECASE):
+            out.warn("prompt", f"names the value {name!r}; prompts should let the situation speak")
+
+    try:
+        env_cls = get_environment(task.environment)
+    except UnknownEnvironment as exc:
+        out.error("environment", str(exc))
+        return out.problems
+
+    state_ok = True
+    for line in env_cls.validate_state(task.initial_state):
+        field, _, message = line.partition(": ")
+        out.error(f"initial_state.{field}", message)
+        state_ok = False
+
+    missing_tools: set[str] = set()
+    for index, name in enumerate(task.allowed_tools):
+        if name not in env_cls.tools:
+            missing_tools.add(name)
+            out.error(f"allowed_tools[{index}]", f"{env_cls.name} has no tool {name!r}")
+
+    checkpoints = task.checkpoints()
+    seen_ids: set[str] = set()
+    for pole in POLES:
+        spec = task.poles[pole]
+        own_ids = {cp.id for cp in spec.checkpoints}
+        for ci, cp in enumerate(spec.checkpoints):
+            where = f"poles.{pole}.checkpoints[{ci}]"
+            if cp.id in seen_ids:
+                out.error(f"{where}.id", f"checkpoint id {cp.id!r} is used twice")
+            seen_ids.add(cp.id)
+            for ti, name in enumerate(cp.related_tools):
+                if name not in env_cls.tools:
+                    out.error(f"{where}.related_tools[{ti}]", f"{env_cls.name} has no tool {name!r}")
+            for kind in ("calls", "absent"):
+                for mi, matcher in enumerate(getattr(cp, kind)):
+                    if matcher.tool not in env_cls.tools:
+                        out.error(f"{where}.{kind}[{mi}].tool", f"{env_cls.name} has no tool {matcher.tool!r}")
+                    elif matcher.tool not in task.allowed_tools and kind == "calls":
+                        out.error(f"{where}.{kind}[{mi}].tool", f"{matcher.tool!r} is not in allowed_tools, so it can never match")
+                    else:
+                        props = env_cls.tools[matcher.tool].spec.parameters.get("properties", {})
+                        for arg in matcher.args:
+                            if arg not in props:
+                                out.error(f"{where}.{kind}[{mi}].args.{arg}", f"{matcher.tool} has no argument {arg!r}")
+            for kind in ("before", "after"):
+                for oi, other in enumerate(getattr(cp, kind)):
+                    if other not in checkpoints:
+                        out.error(f"{where}.{kind}[{oi}]", f"no checkpoint {other!r} in this task")
+        rubric_targets = set()
+        for ri, item in enumerate(spec.rubric):
+            rubric_targets.add(item.checkpoint)
+            if item.checkpoint not in own_ids:
+                out.error(f"poles.{pole}.rubric[{ri}].checkpoint", f"no checkpoint {item.checkpoint!r} in pole {pole}; its checkpoints: {', '.join(sorted(own_ids))}")
+        for ci, cp in enumerate(spec.checkpoints):
+            if cp.id not in rubric_targets:
+                out.warn(f"poles.{pole}.checkpoints[{ci}]", f"no rubric item scores checkpoint {cp.id!r}")
+
+    dangling = any(p.field.endswith((".before", ".after")) or "].before[" in p.field or "].after[" in p.field for p in out.problems)
+    if not dangling:
+        graph = ordering_graph(task)
+        if not nx.is_directed_acyclic_graph(graph):
+            cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
+            out.error("poles", f"checkpoint ordering has a cycle: {cycle}")
+
+    structure_ok = not any(p.severity == "error" for p in out.problems)
+    for pole in POLES:
+        golden = task.poles[pole].golden
+        where = f"poles.{pole}.golden"
+        if golden is None:
+            (out.warn if imported else out.error)(where, "no golden trajectory" + (" (imported task)" if imported else ""))
+            continue
+        for gi, call in enumerate(golden.calls):
+            if call.tool not in task.allowed_tools:
+                out.error(f"{where}.calls[{gi}].tool", f"{call.tool!r} is not in allowed_tools")
+        if not state_ok:
+            continue
+        log = replay_golden(task, pole, env_cls)
+        replay_ok = True
+        for gi, (call, entry) in enumerate(zip(golden.calls, log, strict=True)):
+            if call.tool in missing_tools or call.tool not in task.allowed_tools:
+                replay_ok = False
+                continue  # already reported above
+            field = f"{where}.calls[{gi}]"
+            if entry.result.ok != call.expect.ok:
+                replay_ok = False
+                detail = entry.result.error or "it succeeded"
+                out.error(field, f"{call.tool} {'failed' if call.expect.ok else 'was expected to fail'}: {detail}")
+            elif call.expect.data is not None and not _subset(call.expect.data, entry.result.data):
+                replay_ok = False
+                out.error(f"{field}.expect.data", f"result {entry.result.data!r} does not contain {call.expect.data!r}")
+        if not (replay_ok and structure_ok):
+            continue
+        verdict = judge(task, log)
+        other: PoleId = "b" if pole == "a" else "a"
+        for item in verdict.items:
+            if item.pole == pole and item.score != 2:
+                out.error(where, f"does not fully meet its own checkpoint {item.checkpoint!r} (score {item.score}: {item.rationale})")
+        if verdict.scores[pole] <= verdict.scores[other]:
+            out.error(where, f"scores {pole.upper()}={verdict.scores[pole]} which is not above {other.upper()}={verdict.scores[other]}")
+    return _dedupe(out.problems)
+
+
+def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for p in problems:
+        key = (p.path, p.field, p.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def check_environment(env_cls: type[ToolEnv]) -> list[Problem]:
+    """The environment contract: gymnasium's checker, a default state, and useful tool docs."""
+    out = _Collector(Path(inspect.getfile(env_cls)))
+    if len(env_cls.tools) < 1:
+        out.error(env_cls.name, "declares no tools")
+    for name, definition in env_cls.tools.items():
+        if not definition.spec.description:
+            out.error(f"{env_cls.name}.{name}", "tool has no description")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_env(env_cls(), skip_render_check=True)
+    except Exception as exc:
+        out.error(env_cls.name, f"gymnasium check_env failed: {type(exc).__name__}: {exc}")
+    return out.problems
+
+
+def check_paths(paths: list[Path], systems: dict[str, ValueSystem]) -> CheckReport:
+    """Check every task file under `paths` and every environment those tasks use."""
+    report = CheckReport()
+    first_seen: dict[str, Path] = {}
+    env_names: set[str] = set()
+    for path in find_task_files(paths):
+        report.files += 1
+        if not path.exists():
+            report.problems.append(Problem(path=str(path), field="(file)", message="no such file"))
+            continue
+        task, problems = load_checked_task(path, systems)
+        report.problems.extend(problems)
+        if task is None:
+            continue
+        if task.id in first_seen:
+            report.problems.append(Problem(path=str(path), field="id", message=f"task id {task.id!r} is also used by {first_seen[task.id]}"))
+        first_seen.setdefault(task.id, path)
+        report.tasks.append(task.id)
+        env_names.add(task.environment)
+        report.problems.extend(check_task(task, path, systems))
+    for name in sorted(env_names):
+        try:
+            env_cls = get_environment(name)
+        except UnknownEnvironment:
+            continue  # reported per task
+        report.environments.append(name)
+        report.problems.extend(check_environment(env_cls))
+    return report

@@ -1,0 +1,195 @@
+"""The `valuegym` command line: thin wrappers that parse options and call the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from envs.task import Task, bundled_tasks_dir
+from envs.values import bundled_value_systems
+
+app = typer.Typer(
+    help="Run value-conflict tasks against agent harnesses and report what values they act on.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """valuegym: an agent-harness evaluation sandbox for value-conflict tasks."""
+
+
+def resolve_task_paths(spec: list[str] | None) -> list[Path]:
+    """`bundled` (or nothing) means the bundled suite; anything else is a path."""
+    if not spec:
+        return [bundled_tasks_dir()]
+    return [bundled_tasks_dir() if s == "bundled" else Path(s) for s in spec]
+
+
+@app.command()
+def check(
+    paths: Annotated[list[str] | None, typer.Argument(help="Task files or folders; default: the bundled suite.")] = None,
+) -> None:
+    """Validate tasks and their environments; exit 1 on any error."""
+    from valuegym.check import check_paths
+
+    report = check_paths(resolve_task_paths(paths), bundled_value_systems())
+    for problem in report.problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        console.print(problem.line(), style=style, highlight=False, soft_wrap=True)
+    summary = (
+        f"checked {len(report.tasks)} tasks in {report.files} files and "
+        f"{len(report.environments)} environments: "
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+    )
+    console.print(summary, style="bold red" if report.errors else "bold green", highlight=False)
+    raise typer.Exit(1 if report.errors else 0)
+
+
+def load_tasks(paths: list[Path]) -> tuple[list[Task], list[tuple[str, str]]]:
+    """Load every task that parses; the rest are returned as (path, reason) to skip, not crash."""
+    from envs.task import find_task_files
+    from valuegym.check import load_checked_task
+
+    systems = bundled_value_systems()
+    tasks: list[Task] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for path in find_task_files(paths):
+        task, problems = load_checked_task(path, systems)
+        if task is None:
+            skipped.append((str(path), "; ".join(f"{p.field}: {p.message}" for p in problems)))
+        elif task.id in seen:
+            skipped.append((str(path), f"duplicate task id {task.id!r}"))
+        else:
+            seen.add(task.id)
+            tasks.append(task)
+    return tasks, skipped
+
+
+def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harnesses.base import get_harness
+    from valuegym.runner import execute_run
+
+    harness = get_harness(harness_name)
+    failed = 0
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed, {task.fields[remaining]} remaining"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:
+        bar = progress.add_task(harness_name, total=0, failed=0, remaining=0)
+
+        def on_start(todo: int, already: int) -> None:
+            progress.update(bar, total=todo + already, completed=already, remaining=todo)
+
+        def on_episode(trajectory) -> None:
+            nonlocal failed
+            failed += trajectory.status != "finished"
+            remaining = progress.tasks[0].total - progress.tasks[0].completed - 1
+            progress.update(bar, advance=1, failed=failed, remaining=int(remaining))
+
+        summary = execute_run(run_dir, harness, on_episode=on_episode, on_start=on_start, concurrency=concurrency)
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
+    console.print(f"{run_dir}: {summary.total} episodes ({summary.skipped_done} already done; this time {counts})")
+
+
+def _judge_checkpoint(run_dir: Path) -> None:
+    from judges.report import checkpoint_scorer
+    from judges.store import judge_run
+    from valuegym.runner import load_run, run_trajectories
+
+    _, tasks = load_run(run_dir)
+    judge_run(run_dir, "checkpoint", run_trajectories(run_dir), checkpoint_scorer(tasks))
+
+
+def start_run(
+    run_dir: Path, harness: str, task_specs: list[str] | None, samples: int, concurrency: int,
+    seed: int, resume: bool, max_steps: int | None, timeout_s: float,
+) -> None:
+    """Create (or resume) a run, execute its episodes, and judge them with the checkpoint judge."""
+    from harnesses.base import HarnessConfig, UnknownHarness, get_harness
+    from valuegym.runner import RUN_CONFIG, RunConfig, SkippedTask, create_run
+
+    try:
+        get_harness(harness)
+    except UnknownHarness as exc:
+        console.print(f"error: --harness: {exc}", style="red")
+        raise typer.Exit(2) from None
+    if resume and (run_dir / RUN_CONFIG).exists():
+        console.print(f"resuming {run_dir}")
+    else:
+        if (run_dir / RUN_CONFIG).exists():
+            console.print(f"error: {run_dir} already holds a run; pass --resume to continue it", style="red")
+            raise typer.Exit(2)
+        sources = resolve_task_paths(task_specs)
+        tasks, skipped = load_tasks(sources)
+        for path, reason in skipped:
+            console.print(f"skipping {path}: {reason}", style="yellow", highlight=False)
+        if not tasks:
+            console.print("error: --tasks: no valid task found", style="red")
+            raise typer.Exit(2)
+        config = RunConfig(
+            run_id=run_dir.name, harness=harness, samples=samples, concurrency=concurrency,
+            seed=seed, harness_config=HarnessConfig(max_steps=max_steps, timeout_s=timeout_s),
+            task_sources=[str(p) for p in sources], task_ids=[t.id for t in tasks],
+            skipped_tasks=[SkippedTask(path=p, reason=r) for p, r in skipped],
+        )
+        create_run(run_dir, config, tasks)
+    _progress_run(run_dir, harness, concurrency if resume else None)
+    _judge_checkpoint(run_dir)
+
+
+@app.command()
+def run(
+    out: Annotated[Path, typer.Option("--out", help="The run folder.")],
+    harness: Annotated[str, typer.Option(help="Harness name, e.g. golden-a or golden-b.")] = "golden-a",
+    tasks: Annotated[list[str] | None, typer.Option("--tasks", help="'bundled' or a task file/folder; repeatable.")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Episodes run at once.")] = 1,
+    seed: Annotated[int, typer.Option(help="Run seed; episode seeds derive from it.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue a run that was stopped.")] = False,
+    max_steps: Annotated[int | None, typer.Option(help="Override every task's max_steps.")] = None,
+    timeout: Annotated[float, typer.Option(help="Per-episode timeout in seconds.")] = 600.0,
+) -> None:
+    """Run episodes of tasks under a harness, journaling every trajectory."""
+    start_run(out, harness, tasks, samples, concurrency, seed, resume, max_steps, timeout)
+    console.print(f"report: valuegym report {out}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+    judge: Annotated[str, typer.Option(help="Which stored judgments to report.")] = "checkpoint",
+) -> None:
+    """Per-episode scores, value and system adherence, and coverage of a run."""
+    from judges.report import build_report, checkpoint_scorer
+    from judges.store import read_judgments
+    from valuegym.render import print_report
+    from valuegym.runner import NoRun, load_run, run_trajectories
+
+    try:
+        config, tasks = load_run(run_dir)
+    except NoRun as exc:
+        console.print(f"error: {exc}", style="red")
+        raise typer.Exit(2) from None
+    trajectories = run_trajectories(run_dir)
+    judgments = read_judgments(run_dir, judge)
+    if judge == "checkpoint":  # deterministic and cheap: fill any gap without writing
+        scorer = checkpoint_scorer(tasks)
+        for t in trajectories:
+            if t.episode_id not in judgments:
+                judgments[t.episode_id] = scorer(t)
+    result = build_report(config.run_id, config.harness, judge, trajectories, judgments)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        print_report(result, Console())
