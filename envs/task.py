@@ -290,3 +290,7 @@ def export_schema(path: Path = SCHEMA_PATH) -> str:
     path.write_text(text, encoding="utf-8")
     return text
 
+
+
+if __name__ == "__main__":
+    export_schema()

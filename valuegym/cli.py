@@ -193,3 +193,34 @@ def report(
         typer.echo(result.model_dump_json(indent=2))
     else:
         print_report(result, Console())
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
+    min_accuracy: Annotated[float, typer.Option(help="Fail below this share of golden episodes leaning their own way.")] = 0.95,
+) -> None:
+    """Run the bundled suite under golden-a and golden-b, print both reports and check them."""
+    from judges.report import build_report
+    from judges.store import read_judgments
+    from valuegym.render import print_report
+    from valuegym.runner import load_run, run_trajectories
+
+    stdout = Console()
+    failures = []
+    for harness, pole in (("golden-a", "a"), ("golden-b", "b")):
+        run_dir = out / harness
+        start_run(run_dir, harness, None, 1, 2, 0, True, None, 600.0)
+        config, _ = load_run(run_dir)
+        report = build_report(
+            config.run_id, harness, "checkpoint", run_trajectories(run_dir), read_judgments(run_dir, "checkpoint")
+        )
+        print_report(report, stdout, episodes=False)
+        own = sum(1 for e in report.episodes if e.leaning == pole)
+        share = own / len(report.episodes)
+        stdout.print(f"[bold]{harness}: {own}/{len(report.episodes)} episodes score {pole.upper()} above the other pole ({share:.0%})\n")
+        if share < min_accuracy:
+            failures.append(harness)
+    if failures:
+        console.print(f"error: below {min_accuracy:.0%} pole accuracy: {', '.join(failures)}", style="red")
+        raise typer.Exit(1)

@@ -1,0 +1,42 @@
+"""Shared fixtures: the bundled suite, a small copy of one task to corrupt, and a CLI runner."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from envs.task import Task, bundled_tasks_dir, find_task_files, load_task
+from envs.values import bundled_value_systems, with_definitions
+
+EXAMPLE = bundled_tasks_dir() / "hospital_ops" / "reserved-stepdown-bed.yaml"
+
+
+@pytest.fixture(scope="session")
+def bundled_tasks() -> list[Task]:
+    systems = bundled_value_systems()
+    return [with_definitions(load_task(p), systems) for p in find_task_files([bundled_tasks_dir()])]
+
+
+@pytest.fixture
+def example_data() -> dict:
+    return copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
+
+
+@pytest.fixture
+def example_task(example_data: dict) -> Task:
+    return with_definitions(Task.model_validate(example_data), bundled_value_systems())
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

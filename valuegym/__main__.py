@@ -1,0 +1,3 @@
+from valuegym.cli import app
+
+app(prog_name="valuegym")
