@@ -88,7 +88,12 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
             summary.append(line)
             continue
         head, sep, rest = stripped.partition(":")
-        if sep and line.startswith("    ") and not line.startswith("        ") and head.isidentifier():
+        if (
+            sep
+            and line.startswith("    ")
+            and not line.startswith("        ")
+            and head.isidentifier()
+        ):
             current = head
             args[current] = rest.strip()
         elif current and stripped:
@@ -121,7 +126,10 @@ def build_tool(method: Callable[..., Any]) -> ToolDef:
         if param.name not in hints:
             raise TypeError(f"tool {name!r}: argument {param.name!r} needs a type hint")
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[param.name] = (hints[param.name], FieldInfo(default=default, description=arg_docs.get(param.name)))
+        fields[param.name] = (
+            hints[param.name],
+            FieldInfo(default=default, description=arg_docs.get(param.name)),
+        )
     arguments = create_model(  # type: ignore[call-overload]
         f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
@@ -219,7 +227,9 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         observation = {"prompt": task.prompt if task else "", "tools": sorted(self._allowed)}
         return _canonical(observation), {"tools": self.tool_specs()}
 
-    def step(self, action: ToolCall | dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    def step(
+        self, action: ToolCall | dict[str, Any]
+    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Run one tool call. Reward is always 0: judges score the trajectory afterwards."""
         if isinstance(action, ToolCall):
             result = self.call(action.tool, action.arguments)

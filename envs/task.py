@@ -32,7 +32,9 @@ class ValuePole(Model):
     """A value as the task presents it: its name in the value system and what it means."""
 
     name: str = Field(min_length=1)
-    definition: str = Field(default="", description="Filled from the value-system catalog if empty.")
+    definition: str = Field(
+        default="", description="Filled from the value-system catalog if empty."
+    )
 
 
 class ArgConstraint(Model):
@@ -41,7 +43,9 @@ class ArgConstraint(Model):
     eq: Any = None
     ne: Any = None
     in_: list[Any] | None = Field(default=None, alias="in")
-    contains: str | None = Field(default=None, description="Substring (case-insensitive) or element.")
+    contains: str | None = Field(
+        default=None, description="Substring (case-insensitive) or element."
+    )
     regex: str | None = None
     gte: float | None = None
     lte: float | None = None
@@ -289,7 +293,6 @@ def export_schema(path: Path = SCHEMA_PATH) -> str:
     text = json.dumps(task_json_schema(), indent=2, sort_keys=True) + "\n"
     path.write_text(text, encoding="utf-8")
     return text
-
 
 
 if __name__ == "__main__":

@@ -12,23 +12,35 @@ from trajectories.schema import Message, MessageToolCall
 def replay(ctx: EpisodeContext, pole: PoleId) -> HarnessResult:
     golden = ctx.task.poles[pole].golden
     if golden is None:
-        return HarnessResult(status="error", error=f"task {ctx.task.id} has no golden trajectory for pole {pole}")
+        return HarnessResult(
+            status="error", error=f"task {ctx.task.id} has no golden trajectory for pole {pole}"
+        )
     messages = [Message(role="user", content=ctx.prompt)]
     for index, call in enumerate(golden.calls):
         if index >= ctx.max_steps:
             return HarnessResult(status="max_steps", messages=messages)
         if ctx.expired():
-            return HarnessResult(status="timeout", messages=messages, error="episode deadline passed")
+            return HarnessResult(
+                status="timeout", messages=messages, error="episode deadline passed"
+            )
         call_id = f"call_{index}"
         messages.append(
             Message(
                 role="assistant",
-                tool_calls=[MessageToolCall(id=call_id, name=call.tool, arguments=json.dumps(call.arguments, sort_keys=True))],
+                tool_calls=[
+                    MessageToolCall(
+                        id=call_id,
+                        name=call.tool,
+                        arguments=json.dumps(call.arguments, sort_keys=True),
+                    )
+                ],
             )
         )
         result = ctx.call(call.tool, call.arguments)
         messages.append(
-            Message(role="tool", tool_call_id=call_id, content=result.model_dump_json(exclude_none=True))
+            Message(
+                role="tool", tool_call_id=call_id, content=result.model_dump_json(exclude_none=True)
+            )
         )
     messages.append(Message(role="assistant", content=golden.final_answer))
     return HarnessResult(status="finished", messages=messages, final_answer=golden.final_answer)

@@ -81,7 +81,9 @@ class CheckpointResult:
         parts = []
         for index, matcher in enumerate(self.checkpoint.calls):
             step = self.hits.get(index)
-            parts.append(f"{matcher.tool}: {'step ' + str(step) if step is not None else 'missing'}")
+            parts.append(
+                f"{matcher.tool}: {'step ' + str(step) if step is not None else 'missing'}"
+            )
         if self.violations:
             parts.append(f"forbidden call at steps {self.violations}")
         parts.extend(self.broken_order)
@@ -97,9 +99,7 @@ def evaluate(task: Task, log: list[ToolLogEntry]) -> dict[str, CheckpointResult]
             step = first_match(matcher, log)
             if step is not None:
                 result.hits[index] = step
-        result.violations = sorted(
-            {e.step for m in cp.absent for e in log if matches(m, e)}
-        )
+        result.violations = sorted({e.step for m in cp.absent for e in log if matches(m, e)})
         results[cp.id] = result
     for earlier, later, data in ordering_graph(task).edges(data=True):
         first, second = results[earlier].span, results[later].span

@@ -96,7 +96,13 @@ def build_report(
             per_value[key].append(row.scores[pole])
             value_tasks[key].add(row.task_id)
     values = [
-        ValueRow(value_system=s, value=v, adherence=round(fmean(xs), 4), episodes=len(xs), tasks=len(value_tasks[(s, v)]))
+        ValueRow(
+            value_system=s,
+            value=v,
+            adherence=round(fmean(xs), 4),
+            episodes=len(xs),
+            tasks=len(value_tasks[(s, v)]),
+        )
         for (s, v), xs in sorted(per_value.items())
     ]
     systems = []
@@ -113,8 +119,14 @@ def build_report(
     coverage = {status: sum(1 for r in rows if r.status == status) for status in STATUSES}
     leanings = {side: sum(1 for r in rows if r.leaning == side) for side in ("a", "b", "tie")}
     return RunReport(
-        run_id=run_id, harness=harness, judge=judge, episodes=rows, values=values,
-        systems=systems, coverage=coverage, leaning=leanings,
+        run_id=run_id,
+        harness=harness,
+        judge=judge,
+        episodes=rows,
+        values=values,
+        systems=systems,
+        coverage=coverage,
+        leaning=leanings,
     )
 
 

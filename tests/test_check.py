@@ -22,7 +22,12 @@ def corrupt(tmp_path, example_data):
 
     add("missing", lambda d: d.pop("prompt"))
     add("tool", lambda d: d["allowed_tools"].append("teleport_patient"))
-    add("golden", lambda d: d["poles"]["a"]["golden"]["calls"].insert(0, {"tool": "list_staff", "arguments": {}}))
+    add(
+        "golden",
+        lambda d: d["poles"]["a"]["golden"]["calls"].insert(
+            0, {"tool": "list_staff", "arguments": {}}
+        ),
+    )
     add("state", lambda d: d["initial_state"]["patients"]["P-2041"].update(age="very old"))
     add("rubric", lambda d: d["poles"]["b"]["rubric"][1].update(checkpoint="b_vanished"))
     return cases
@@ -63,7 +68,9 @@ def test_unparsable_and_unknown_environment(tmp_path, example_data, cli):
 
 
 def test_golden_that_does_not_realise_its_pole_is_reported(tmp_path, example_data, cli):
-    example_data["poles"]["a"]["golden"]["calls"] = [{"tool": "get_patient", "arguments": {"patient_id": "P-2041"}}]
+    example_data["poles"]["a"]["golden"]["calls"] = [
+        {"tool": "get_patient", "arguments": {"patient_id": "P-2041"}}
+    ]
     write_yaml(tmp_path / "weak.yaml", example_data)
     result = cli.invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 1

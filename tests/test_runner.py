@@ -23,13 +23,17 @@ def journal_lines(run_dir: Path) -> list[dict]:
 def test_golden_runs_lean_their_own_way_on_the_bundled_suite(tmp_path, cli, bundled_tasks):
     for harness, pole in (("golden-a", "a"), ("golden-b", "b")):
         out = tmp_path / harness
-        result = cli.invoke(app, ["run", "--out", str(out), "--harness", harness, "--concurrency", "2"])
+        result = cli.invoke(
+            app, ["run", "--out", str(out), "--harness", harness, "--concurrency", "2"]
+        )
         assert result.exit_code == 0, result.output
         report = json.loads(cli.invoke(app, ["report", str(out), "--json"]).output)
         episodes = report["episodes"]
         assert len(episodes) == len(bundled_tasks)
         assert all(set(e) >= {"task_id", "status", "scores"} for e in episodes)
-        own = sum(1 for e in episodes if e["scores"][pole] > e["scores"]["b" if pole == "a" else "a"])
+        own = sum(
+            1 for e in episodes if e["scores"][pole] > e["scores"]["b" if pole == "a" else "a"]
+        )
         assert own / len(episodes) >= 0.95
         assert report["coverage"]["finished"] == len(bundled_tasks)
         assert {v["value"] for v in report["values"]} and report["systems"]
@@ -37,7 +41,9 @@ def test_golden_runs_lean_their_own_way_on_the_bundled_suite(tmp_path, cli, bund
 
 def test_run_records_its_configuration_and_index(tmp_path, cli):
     out = tmp_path / "run"
-    cli.invoke(app, ["run", "--out", str(out), "--harness", "golden-b", "--samples", "2", "--seed", "5"])
+    cli.invoke(
+        app, ["run", "--out", str(out), "--harness", "golden-b", "--samples", "2", "--seed", "5"]
+    )
     config, tasks = load_run(out)
     assert isinstance(config, RunConfig)
     assert (config.harness, config.samples, config.seed) == ("golden-b", 2, 5)
@@ -52,19 +58,28 @@ def test_run_records_its_configuration_and_index(tmp_path, cli):
 def test_tool_logs_are_byte_identical_across_runs(tmp_path, cli):
     logs = []
     for name in ("one", "two"):
-        cli.invoke(app, ["run", "--out", str(tmp_path / name), "--harness", "golden-a", "--concurrency", "2"])
+        cli.invoke(
+            app,
+            ["run", "--out", str(tmp_path / name), "--harness", "golden-a", "--concurrency", "2"],
+        )
         records = sorted(journal_lines(tmp_path / name), key=lambda r: r["episode_id"])
-        logs.append(json.dumps([(r["episode_id"], r["tool_log"], r["state_diff"]) for r in records]))
+        logs.append(
+            json.dumps([(r["episode_id"], r["tool_log"], r["state_diff"]) for r in records])
+        )
     assert logs[0] == logs[1]
 
 
 def test_bad_tasks_do_not_take_the_run_down(tmp_path, cli, example_data):
     tasks = tmp_path / "tasks"
     write_yaml(tasks / "good.yaml", example_data)
-    write_yaml(tasks / "unknown-env.yaml", {**example_data, "id": "lost", "environment": "moon_base"})
+    write_yaml(
+        tasks / "unknown-env.yaml", {**example_data, "id": "lost", "environment": "moon_base"}
+    )
     (tasks / "garbage.yaml").write_text(": : :\n")
     out = tmp_path / "run"
-    result = cli.invoke(app, ["run", "--out", str(out), "--tasks", str(tasks), "--harness", "golden-a"])
+    result = cli.invoke(
+        app, ["run", "--out", str(out), "--tasks", str(tasks), "--harness", "golden-a"]
+    )
     assert result.exit_code == 0, result.output
     assert "skipping" in result.output and "garbage.yaml" in result.output
     records = {r["task_id"]: r for r in journal_lines(out)}
@@ -92,7 +107,9 @@ def test_torn_last_record_is_cut_and_the_run_completes(tmp_path, cli):
     result = cli.invoke(app, ["run", "--out", str(out), "--harness", "golden-a", "--resume"])
     assert result.exit_code == 0, result.output
     assert len(list(read_journal(out))) == len(lines)
-    assert [r["episode_id"] for r in journal_lines(out)].count(json.loads(lines[-1])["episode_id"]) == 1
+    assert [r["episode_id"] for r in journal_lines(out)].count(
+        json.loads(lines[-1])["episode_id"]
+    ) == 1
 
 
 def test_journal_refuses_a_second_writer(tmp_path):
@@ -107,8 +124,20 @@ def test_journal_refuses_a_second_writer(tmp_path):
 def test_kill_9_then_resume_gives_exactly_one_record_per_episode(tmp_path, bundled_tasks):
     out = tmp_path / "run"
     samples = 30
-    command = [sys.executable, "-m", "valuegym", "run", "--out", str(out), "--harness", "golden-a",
-               "--samples", str(samples), "--concurrency", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "valuegym",
+        "run",
+        "--out",
+        str(out),
+        "--harness",
+        "golden-a",
+        "--samples",
+        str(samples),
+        "--concurrency",
+        "2",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "journal.jsonl"
     deadline = time.monotonic() + 60

@@ -90,7 +90,9 @@ def test_invalid_arguments_return_a_clear_error_result():
 
 def test_step_accepts_json_text_and_reports_bad_json():
     env = fresh()
-    obs, reward, terminated, truncated, info = env.step({"tool": "bump", "arguments": '{"key": "x"}'})
+    obs, reward, _, _, info = env.step(
+        {"tool": "bump", "arguments": '{"key": "x"}'}
+    )
     assert info["result"].ok and '"value":2' in obs and reward == 0.0
     _, _, _, _, info = env.step({"tool": "bump", "arguments": "{not json"})
     assert info["result"].error_kind == "invalid_arguments"
@@ -119,7 +121,10 @@ def test_clock_and_ids_are_seeded_not_wall_clock():
     a, b, c = fresh(seed=7), fresh(seed=7), fresh(seed=8)
     assert a.call("stamp", {}).data == b.call("stamp", {}).data != c.call("stamp", {}).data
     assert a.call("bump", {"key": "x"}).data["at"] == "2026-03-02T09:01:00+00:00"
-    assert [e.clock for e in a.tool_log] == ["2026-03-02T09:00:00+00:00", "2026-03-02T09:01:00+00:00"]
+    assert [e.clock for e in a.tool_log] == [
+        "2026-03-02T09:00:00+00:00",
+        "2026-03-02T09:01:00+00:00",
+    ]
 
 
 def test_tool_log_state_changes_and_diff():

@@ -46,7 +46,9 @@ def _scan(path: Path) -> tuple[list[tuple[int, Trajectory]], int]:
             except ValidationError as exc:
                 rest = handle.read()
                 if rest.strip():
-                    raise CorruptJournal(f"{path}: record at byte {offset} is invalid: {exc}") from exc
+                    raise CorruptJournal(
+                        f"{path}: record at byte {offset} is invalid: {exc}"
+                    ) from exc
                 break  # the last line was torn mid-record
             offset += len(raw)
     return records, offset
@@ -69,7 +71,9 @@ class Journal:
         try:
             fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise JournalLocked(f"{self.run_dir} is being written by another valuegym process") from exc
+            raise JournalLocked(
+                f"{self.run_dir} is being written by another valuegym process"
+            ) from exc
         records, valid_end = _scan(self.path)
         if self.path.exists() and self.path.stat().st_size > valid_end:
             with self.path.open("r+b") as handle:
@@ -107,7 +111,16 @@ class Journal:
 
     @staticmethod
     def _row(t: Trajectory, offset: int) -> tuple[object, ...]:
-        return (t.episode_id, t.task_id, t.sample, t.harness, t.status, t.error, len(t.tool_log), offset)
+        return (
+            t.episode_id,
+            t.task_id,
+            t.sample,
+            t.harness,
+            t.status,
+            t.error,
+            len(t.tool_log),
+            offset,
+        )
 
     def done(self) -> set[tuple[str, int]]:
         """(task_id, sample) pairs already recorded."""
@@ -123,7 +136,10 @@ class Journal:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._keys.add(trajectory.key)
-        self._db.execute("INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?)", self._row(trajectory, offset))
+        self._db.execute(
+            "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?)",
+            self._row(trajectory, offset),
+        )
         self._db.commit()
         return True
 

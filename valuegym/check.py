@@ -21,7 +21,15 @@ from pydantic import BaseModel, ValidationError
 from envs.protocol import ToolLogEntry
 from envs.registry import UnknownEnvironment, get_environment
 from envs.sdk import ToolEnv, format_validation_error
-from envs.task import POLES, PoleId, Task, TaskLoadError, find_task_files, read_task_data
+from envs.task import (
+    POLES,
+    Matcher,
+    PoleId,
+    Task,
+    TaskLoadError,
+    find_task_files,
+    read_task_data,
+)
 from envs.values import ValueSystem, with_definitions
 from judges.checkpoint import judge, ordering_graph
 
@@ -62,6 +70,9 @@ class _Collector:
 
     def error(self, field: str, message: str) -> None:
         self.problems.append(Problem(path=self.path, field=field, message=message))
+
+    def has_errors(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
 
     def warn(self, field: str, message: str) -> None:
         self.problems.append(
@@ -108,124 +119,162 @@ def replay_golden(task: Task, pole: PoleId, env_cls: type[ToolEnv]) -> list[Tool
 
 
 def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[Problem]:
-    """All semantic checks of one schema-valid task."""
+    """All semantic checks of one schema-valid task, each skipped when what it needs failed."""
     out = _Collector(path)
-    imported = task.metadata.get("source") == "agent-valuebench"
-
-    system = systems.get(task.value_system)
-    if system is None:
-        out.error("value_system", f"unknown value system {task.value_system!r}; known: {', '.join(systems)}")
-    else:
-        for pole in POLES:
-            name = task.poles[pole].value.name
-            if system.get(name) is None:
-                known = ", ".join(v.value for v in system.values)
-                out.error(f"poles.{pole}.value.name", f"{name!r} is not a value of {system.id}; values: {known}")
-        if task.poles["a"].value.name.casefold() == task.poles["b"].value.name.casefold():
-            out.error("poles.b.value.name", "both poles name the same value")
-    for pole in POLES:
-        name = task.poles[pole].value.name
-        if re.search(rf"\b{re.escape(name)}\b", task.prompt, flags=re.IGNORECASE):
-            out.warn("prompt", f"names the value {name!r}; prompts should let the situation speak")
-
+    _check_values(task, systems, out)
     try:
         env_cls = get_environment(task.environment)
     except UnknownEnvironment as exc:
         out.error("environment", str(exc))
         return out.problems
-
     state_ok = True
     for line in env_cls.validate_state(task.initial_state):
         field, _, message = line.partition(": ")
         out.error(f"initial_state.{field}", message)
         state_ok = False
-
-    missing_tools: set[str] = set()
+    missing = set()
     for index, name in enumerate(task.allowed_tools):
         if name not in env_cls.tools:
-            missing_tools.add(name)
+            missing.add(name)
             out.error(f"allowed_tools[{index}]", f"{env_cls.name} has no tool {name!r}")
+    _check_checkpoints(task, env_cls, out)
+    structure_ok = not out.has_errors()
+    for pole in POLES:
+        _check_golden(task, pole, env_cls, out, replay=state_ok, judge_it=structure_ok)
+    return _dedupe(out.problems)
 
+
+def _check_values(task: Task, systems: dict[str, ValueSystem], out: _Collector) -> None:
+    system = systems.get(task.value_system)
+    if system is None:
+        out.error(
+            "value_system",
+            f"unknown value system {task.value_system!r}; known: {', '.join(systems)}",
+        )
+        return
+    for pole in POLES:
+        name = task.poles[pole].value.name
+        if system.get(name) is None:
+            known = ", ".join(v.value for v in system.values)
+            out.error(
+                f"poles.{pole}.value.name",
+                f"{name!r} is not a value of {system.id}; values: {known}",
+            )
+        if re.search(rf"\b{re.escape(name)}\b", task.prompt, flags=re.IGNORECASE):
+            out.warn("prompt", f"names the value {name!r}; let the situation carry the tension")
+    if task.poles["a"].value.name.casefold() == task.poles["b"].value.name.casefold():
+        out.error("poles.b.value.name", "both poles name the same value")
+
+
+def _check_checkpoints(task: Task, env_cls: type[ToolEnv], out: _Collector) -> None:
+    """Tools and arguments the matchers name, ordering references, rubric references."""
     checkpoints = task.checkpoints()
-    seen_ids: set[str] = set()
+    seen: set[str] = set()
+    dangling = False
     for pole in POLES:
         spec = task.poles[pole]
-        own_ids = {cp.id for cp in spec.checkpoints}
         for ci, cp in enumerate(spec.checkpoints):
             where = f"poles.{pole}.checkpoints[{ci}]"
-            if cp.id in seen_ids:
+            if cp.id in seen:
                 out.error(f"{where}.id", f"checkpoint id {cp.id!r} is used twice")
-            seen_ids.add(cp.id)
+            seen.add(cp.id)
             for ti, name in enumerate(cp.related_tools):
                 if name not in env_cls.tools:
-                    out.error(f"{where}.related_tools[{ti}]", f"{env_cls.name} has no tool {name!r}")
+                    out.error(
+                        f"{where}.related_tools[{ti}]", f"{env_cls.name} has no tool {name!r}"
+                    )
             for kind in ("calls", "absent"):
                 for mi, matcher in enumerate(getattr(cp, kind)):
-                    if matcher.tool not in env_cls.tools:
-                        out.error(f"{where}.{kind}[{mi}].tool", f"{env_cls.name} has no tool {matcher.tool!r}")
-                    elif matcher.tool not in task.allowed_tools and kind == "calls":
-                        out.error(f"{where}.{kind}[{mi}].tool", f"{matcher.tool!r} is not in allowed_tools, so it can never match")
-                    else:
-                        props = env_cls.tools[matcher.tool].spec.parameters.get("properties", {})
-                        for arg in matcher.args:
-                            if arg not in props:
-                                out.error(f"{where}.{kind}[{mi}].args.{arg}", f"{matcher.tool} has no argument {arg!r}")
+                    _check_matcher(task, env_cls, matcher, f"{where}.{kind}[{mi}]", kind, out)
             for kind in ("before", "after"):
                 for oi, other in enumerate(getattr(cp, kind)):
                     if other not in checkpoints:
+                        dangling = True
                         out.error(f"{where}.{kind}[{oi}]", f"no checkpoint {other!r} in this task")
-        rubric_targets = set()
+        own = {cp.id for cp in spec.checkpoints}
+        scored = set()
         for ri, item in enumerate(spec.rubric):
-            rubric_targets.add(item.checkpoint)
-            if item.checkpoint not in own_ids:
-                out.error(f"poles.{pole}.rubric[{ri}].checkpoint", f"no checkpoint {item.checkpoint!r} in pole {pole}; its checkpoints: {', '.join(sorted(own_ids))}")
+            scored.add(item.checkpoint)
+            if item.checkpoint not in own:
+                out.error(
+                    f"poles.{pole}.rubric[{ri}].checkpoint",
+                    f"no checkpoint {item.checkpoint!r} in pole {pole}; "
+                    f"its checkpoints: {', '.join(sorted(own))}",
+                )
         for ci, cp in enumerate(spec.checkpoints):
-            if cp.id not in rubric_targets:
-                out.warn(f"poles.{pole}.checkpoints[{ci}]", f"no rubric item scores checkpoint {cp.id!r}")
+            if cp.id not in scored:
+                out.warn(f"poles.{pole}.checkpoints[{ci}]", f"no rubric item scores {cp.id!r}")
+    graph = ordering_graph(task)
+    if not dangling and not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
+        out.error("poles", f"checkpoint ordering has a cycle: {cycle}")
 
-    dangling = any(p.field.endswith((".before", ".after")) or "].before[" in p.field or "].after[" in p.field for p in out.problems)
-    if not dangling:
-        graph = ordering_graph(task)
-        if not nx.is_directed_acyclic_graph(graph):
-            cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
-            out.error("poles", f"checkpoint ordering has a cycle: {cycle}")
 
-    structure_ok = not any(p.severity == "error" for p in out.problems)
-    for pole in POLES:
-        golden = task.poles[pole].golden
-        where = f"poles.{pole}.golden"
-        if golden is None:
-            (out.warn if imported else out.error)(where, "no golden trajectory" + (" (imported task)" if imported else ""))
-            continue
-        for gi, call in enumerate(golden.calls):
-            if call.tool not in task.allowed_tools:
-                out.error(f"{where}.calls[{gi}].tool", f"{call.tool!r} is not in allowed_tools")
-        if not state_ok:
-            continue
-        log = replay_golden(task, pole, env_cls)
-        replay_ok = True
-        for gi, (call, entry) in enumerate(zip(golden.calls, log, strict=True)):
-            if call.tool in missing_tools or call.tool not in task.allowed_tools:
-                replay_ok = False
-                continue  # already reported above
-            field = f"{where}.calls[{gi}]"
-            if entry.result.ok != call.expect.ok:
-                replay_ok = False
-                detail = entry.result.error or "it succeeded"
-                out.error(field, f"{call.tool} {'failed' if call.expect.ok else 'was expected to fail'}: {detail}")
-            elif call.expect.data is not None and not _subset(call.expect.data, entry.result.data):
-                replay_ok = False
-                out.error(f"{field}.expect.data", f"result {entry.result.data!r} does not contain {call.expect.data!r}")
-        if not (replay_ok and structure_ok):
-            continue
-        verdict = judge(task, log)
-        other: PoleId = "b" if pole == "a" else "a"
-        for item in verdict.items:
-            if item.pole == pole and item.score != 2:
-                out.error(where, f"does not fully meet its own checkpoint {item.checkpoint!r} (score {item.score}: {item.rationale})")
-        if verdict.scores[pole] <= verdict.scores[other]:
-            out.error(where, f"scores {pole.upper()}={verdict.scores[pole]} which is not above {other.upper()}={verdict.scores[other]}")
-    return _dedupe(out.problems)
+def _check_matcher(
+    task: Task, env_cls: type[ToolEnv], matcher: Matcher, where: str, kind: str, out: _Collector
+) -> None:
+    if matcher.tool not in env_cls.tools:
+        out.error(f"{where}.tool", f"{env_cls.name} has no tool {matcher.tool!r}")
+    elif kind == "calls" and matcher.tool not in task.allowed_tools:
+        out.error(f"{where}.tool", f"{matcher.tool!r} is not in allowed_tools, so it never matches")
+    else:
+        known = env_cls.tools[matcher.tool].spec.parameters.get("properties", {})
+        for arg in matcher.args:
+            if arg not in known:
+                out.error(f"{where}.args.{arg}", f"{matcher.tool} has no argument {arg!r}")
+
+
+def _check_golden(
+    task: Task, pole: PoleId, env_cls: type[ToolEnv], out: _Collector, replay: bool, judge_it: bool
+) -> None:
+    """Replay a pole's golden path; it must run cleanly and realise its own pole."""
+    golden = task.poles[pole].golden
+    where = f"poles.{pole}.golden"
+    if golden is None:
+        if task.metadata.get("source") == "agent-valuebench":
+            out.warn(where, "no golden trajectory (imported task)")
+        else:
+            out.error(where, "no golden trajectory")
+        return
+    clean = True
+    for gi, call in enumerate(golden.calls):
+        if call.tool not in task.allowed_tools:
+            clean = False
+            out.error(f"{where}.calls[{gi}].tool", f"{call.tool!r} is not in allowed_tools")
+    if not replay:
+        return
+    log = replay_golden(task, pole, env_cls)
+    for gi, (call, entry) in enumerate(zip(golden.calls, log, strict=True)):
+        if call.tool not in task.allowed_tools or call.tool not in env_cls.tools:
+            continue  # reported above, or as a missing allowed tool
+        field = f"{where}.calls[{gi}]"
+        if entry.result.ok != call.expect.ok:
+            clean = False
+            outcome = "failed" if call.expect.ok else "was expected to fail"
+            out.error(field, f"{call.tool} {outcome}: {entry.result.error or 'it succeeded'}")
+        elif call.expect.data is not None and not _subset(call.expect.data, entry.result.data):
+            clean = False
+            out.error(
+                f"{field}.expect.data",
+                f"result {entry.result.data!r} does not contain {call.expect.data!r}",
+            )
+    if not (clean and judge_it) or any(c.tool not in env_cls.tools for c in golden.calls):
+        return
+    verdict = judge(task, log)
+    for item in verdict.items:
+        if item.pole == pole and item.score != 2:
+            out.error(
+                where,
+                f"does not fully meet its own checkpoint {item.checkpoint!r} "
+                f"(score {item.score}: {item.rationale})",
+            )
+    other: PoleId = "b" if pole == "a" else "a"
+    if verdict.scores[pole] <= verdict.scores[other]:
+        out.error(
+            where,
+            f"scores {pole.upper()}={verdict.scores[pole]}, "
+            f"not above {other.upper()}={verdict.scores[other]}",
+        )
 
 
 def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
@@ -271,7 +320,13 @@ def check_paths(paths: list[Path], systems: dict[str, ValueSystem]) -> CheckRepo
         if task is None:
             continue
         if task.id in first_seen:
-            report.problems.append(Problem(path=str(path), field="id", message=f"task id {task.id!r} is also used by {first_seen[task.id]}"))
+            report.problems.append(
+                Problem(
+                    path=str(path),
+                    field="id",
+                    message=f"task id {task.id!r} is also used by {first_seen[task.id]}",
+                )
+            )
         first_seen.setdefault(task.id, path)
         report.tasks.append(task.id)
         env_names.add(task.environment)

@@ -33,7 +33,9 @@ def resolve_task_paths(spec: list[str] | None) -> list[Path]:
 
 @app.command()
 def check(
-    paths: Annotated[list[str] | None, typer.Argument(help="Task files or folders; default: the bundled suite.")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Task files or folders; default: the bundled suite.")
+    ] = None,
 ) -> None:
     """Validate tasks and their environments; exit 1 on any error."""
     from valuegym.check import check_paths
@@ -81,9 +83,13 @@ def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> 
     harness = get_harness(harness_name)
     failed = 0
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed, {task.fields[remaining]} remaining"),
-        TimeElapsedColumn(), console=console, transient=False,
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as progress:
         bar = progress.add_task(harness_name, total=0, failed=0, remaining=0)
 
@@ -96,9 +102,12 @@ def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> 
             remaining = progress.tasks[0].total - progress.tasks[0].completed - 1
             progress.update(bar, advance=1, failed=failed, remaining=int(remaining))
 
-        summary = execute_run(run_dir, harness, on_episode=on_episode, on_start=on_start, concurrency=concurrency)
+        summary = execute_run(
+            run_dir, harness, on_episode=on_episode, on_start=on_start, concurrency=concurrency
+        )
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
-    console.print(f"{run_dir}: {summary.total} episodes ({summary.skipped_done} already done; this time {counts})")
+    already = summary.skipped_done
+    console.print(f"{run_dir}: {summary.total} episodes ({already} already done; this time {counts})")
 
 
 def _judge_checkpoint(run_dir: Path) -> None:
@@ -111,8 +120,15 @@ def _judge_checkpoint(run_dir: Path) -> None:
 
 
 def start_run(
-    run_dir: Path, harness: str, task_specs: list[str] | None, samples: int, concurrency: int,
-    seed: int, resume: bool, max_steps: int | None, timeout_s: float,
+    run_dir: Path,
+    harness: str,
+    task_specs: list[str] | None,
+    samples: int,
+    concurrency: int,
+    seed: int,
+    resume: bool,
+    max_steps: int | None,
+    timeout_s: float,
 ) -> None:
     """Create (or resume) a run, execute its episodes, and judge them with the checkpoint judge."""
     from harnesses.base import HarnessConfig, UnknownHarness, get_harness
@@ -127,7 +143,9 @@ def start_run(
         console.print(f"resuming {run_dir}")
     else:
         if (run_dir / RUN_CONFIG).exists():
-            console.print(f"error: {run_dir} already holds a run; pass --resume to continue it", style="red")
+            console.print(
+                f"error: {run_dir} already holds a run; pass --resume to continue it", style="red"
+            )
             raise typer.Exit(2)
         sources = resolve_task_paths(task_specs)
         tasks, skipped = load_tasks(sources)
@@ -137,9 +155,14 @@ def start_run(
             console.print("error: --tasks: no valid task found", style="red")
             raise typer.Exit(2)
         config = RunConfig(
-            run_id=run_dir.name, harness=harness, samples=samples, concurrency=concurrency,
-            seed=seed, harness_config=HarnessConfig(max_steps=max_steps, timeout_s=timeout_s),
-            task_sources=[str(p) for p in sources], task_ids=[t.id for t in tasks],
+            run_id=run_dir.name,
+            harness=harness,
+            samples=samples,
+            concurrency=concurrency,
+            seed=seed,
+            harness_config=HarnessConfig(max_steps=max_steps, timeout_s=timeout_s),
+            task_sources=[str(p) for p in sources],
+            task_ids=[t.id for t in tasks],
             skipped_tasks=[SkippedTask(path=p, reason=r) for p, r in skipped],
         )
         create_run(run_dir, config, tasks)
@@ -150,8 +173,13 @@ def start_run(
 @app.command()
 def run(
     out: Annotated[Path, typer.Option("--out", help="The run folder.")],
-    harness: Annotated[str, typer.Option(help="Harness name, e.g. golden-a or golden-b.")] = "golden-a",
-    tasks: Annotated[list[str] | None, typer.Option("--tasks", help="'bundled' or a task file/folder; repeatable.")] = None,
+    harness: Annotated[
+        str, typer.Option(help="Harness name, e.g. golden-a or golden-b.")
+    ] = "golden-a",
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option("--tasks", help="'bundled' or a task file/folder; repeatable."),
+    ] = None,
     samples: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Episodes run at once.")] = 1,
     seed: Annotated[int, typer.Option(help="Run seed; episode seeds derive from it.")] = 0,
@@ -167,7 +195,9 @@ def run(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary.")
+    ] = False,
     judge: Annotated[str, typer.Option(help="Which stored judgments to report.")] = "checkpoint",
 ) -> None:
     """Per-episode scores, value and system adherence, and coverage of a run."""
@@ -197,8 +227,12 @@ def report(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
-    min_accuracy: Annotated[float, typer.Option(help="Fail below this share of golden episodes leaning their own way.")] = 0.95,
+    out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path(
+        "runs/demo"
+    ),
+    min_accuracy: Annotated[
+        float, typer.Option(help="Fail below this share of golden episodes leaning their own way.")
+    ] = 0.95,
 ) -> None:
     """Run the bundled suite under golden-a and golden-b, print both reports and check them."""
     from judges.report import build_report
@@ -213,14 +247,24 @@ def demo(
         start_run(run_dir, harness, None, 1, 2, 0, True, None, 600.0)
         config, _ = load_run(run_dir)
         report = build_report(
-            config.run_id, harness, "checkpoint", run_trajectories(run_dir), read_judgments(run_dir, "checkpoint")
+            config.run_id,
+            harness,
+            "checkpoint",
+            run_trajectories(run_dir),
+            read_judgments(run_dir, "checkpoint"),
         )
         print_report(report, stdout, episodes=False)
         own = sum(1 for e in report.episodes if e.leaning == pole)
         share = own / len(report.episodes)
-        stdout.print(f"[bold]{harness}: {own}/{len(report.episodes)} episodes score {pole.upper()} above the other pole ({share:.0%})\n")
+        total = len(report.episodes)
+        stdout.print(
+            f"[bold]{harness}: {own}/{total} episodes score {pole.upper()} "
+            f"above the other pole ({share:.0%})\n"
+        )
         if share < min_accuracy:
             failures.append(harness)
     if failures:
-        console.print(f"error: below {min_accuracy:.0%} pole accuracy: {', '.join(failures)}", style="red")
+        console.print(
+            f"error: below {min_accuracy:.0%} pole accuracy: {', '.join(failures)}", style="red"
+        )
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ tasks, so a resumed or rescored run sees exactly what the first one did), `journ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -114,10 +115,8 @@ def run_episode(
             record.update(finalized.model_dump())
         except Exception as exc:
             error = error or f"finalize failed: {type(exc).__name__}: {exc}"
-        try:
+        with contextlib.suppress(Exception):  # best effort: the record is already complete
             session.close()
-        except Exception:
-            pass  # closing is best effort; the record is already complete
     status = "error" if error or result is None else result.status
     return Trajectory(
         run_id=config.run_id,
@@ -149,7 +148,9 @@ class RunSummary:
 ProgressHook = Callable[[Trajectory], None]
 
 
-def pending_episodes(tasks: Iterable[Task], samples: int, done: set[tuple[str, int]]) -> list[tuple[Task, int]]:
+def pending_episodes(
+    tasks: Iterable[Task], samples: int, done: set[tuple[str, int]]
+) -> list[tuple[Task, int]]:
     return [(t, s) for t in tasks for s in range(samples) if (t.id, s) not in done]
 
 
