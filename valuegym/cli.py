@@ -107,7 +107,7 @@ def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> 
         )
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
     already = summary.skipped_done
-    console.print(f"{run_dir}: {summary.total} episodes ({already} already done; this time {counts})")
+    console.print(f"{run_dir}: {summary.total} episodes ({already} done before; now {counts})")
 
 
 def _judge_checkpoint(run_dir: Path) -> None:
