@@ -64,3 +64,13 @@ class InProcessSandbox:
 
     def close(self) -> None:
         pass
+
+
+SANDBOX_KINDS = ("inprocess", "process", "docker")
+
+
+def make_sandbox(kind: str) -> Sandbox:
+    """The sandbox backend named `kind` (`inprocess`, `process` or `docker`)."""
+    if kind == "inprocess":
+        return InProcessSandbox()
+    raise ValueError(f"unknown sandbox {kind!r}; choose one of {', '.join(SANDBOX_KINDS)}")

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from envs.protocol import ToolResult, ToolSpec
 from envs.sandbox import Session
 from envs.task import Task
+from harnesses.models import ModelEndpoint
+from harnesses.skills import Skill
 from trajectories.schema import EpisodeStatus, Message, Usage
 
 ENTRY_POINT_GROUP = "valuegym.harnesses"
@@ -39,6 +41,8 @@ class EpisodeContext:
     config: HarnessConfig
     seed: int
     deadline: float = field(default=0.0)
+    model: ModelEndpoint | None = None
+    skills: list[Skill] = field(default_factory=list)
 
     @property
     def prompt(self) -> str:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from envs.task import Task, bundled_tasks_dir
 from envs.values import bundled_value_systems
+
+if TYPE_CHECKING:
+    from valuegym.runner import RunConfig
 
 app = typer.Typer(
     help="Run value-conflict tasks against agent harnesses and report what values they act on.",
@@ -119,62 +123,100 @@ def _judge_checkpoint(run_dir: Path) -> None:
     judge_run(run_dir, "checkpoint", run_trajectories(run_dir), checkpoint_scorer(tasks))
 
 
-def start_run(
-    run_dir: Path,
-    harness: str,
-    task_specs: list[str] | None,
-    samples: int,
-    concurrency: int,
-    seed: int,
-    resume: bool,
-    max_steps: int | None,
-    timeout_s: float,
-) -> None:
-    """Create (or resume) a run, execute its episodes, and judge them with the checkpoint judge."""
-    from harnesses.base import HarnessConfig, UnknownHarness, get_harness
-    from valuegym.runner import RUN_CONFIG, RunConfig, SkippedTask, create_run
+@dataclass
+class RunOptions:
+    """The options of `valuegym run` (also used by `demo`)."""
+
+    out: Path
+    harness: str = "golden-a"
+    tasks: list[str] | None = None
+    samples: int = 1
+    concurrency: int = 1
+    seed: int = 0
+    resume: bool = False
+    max_steps: int | None = None
+    timeout_s: float = 600.0
+    sandbox: str = "inprocess"
+    model: str | None = None
+    endpoints: Path | None = None
+    skills: list[Path] = field(default_factory=list)
+    system_prompt: str | None = None
+    temperature: float = 0.0
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"error: {message}", style="red", highlight=False)
+    raise typer.Exit(2)
+
+
+def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], skipped) -> RunConfig:
+    from harnesses.base import HarnessConfig
+    from harnesses.models import EndpointError, resolve_endpoint
+    from harnesses.skills import SkillError, load_skill
+    from valuegym.runner import RunConfig, SkippedTask
 
     try:
-        get_harness(harness)
-    except UnknownHarness as exc:
-        console.print(f"error: --harness: {exc}", style="red")
-        raise typer.Exit(2) from None
-    if resume and (run_dir / RUN_CONFIG).exists():
-        console.print(f"resuming {run_dir}")
+        model = resolve_endpoint(opts.model, opts.endpoints) if opts.model else None
+        skills = [load_skill(path) for path in opts.skills]
+    except (EndpointError, SkillError) as exc:
+        _fail(str(exc))
+    return RunConfig(
+        run_id=opts.out.name,
+        harness=opts.harness,
+        sandbox=opts.sandbox,
+        samples=opts.samples,
+        concurrency=opts.concurrency,
+        seed=opts.seed,
+        harness_config=HarnessConfig(
+            max_steps=opts.max_steps,
+            timeout_s=opts.timeout_s,
+            temperature=opts.temperature,
+            system_prompt=opts.system_prompt,
+        ),
+        model=model,
+        skills=skills,
+        task_sources=[str(p) for p in sources],
+        task_ids=[t.id for t in tasks],
+        skipped_tasks=[SkippedTask(path=p, reason=r) for p, r in skipped],
+    )
+
+
+def start_run(opts: RunOptions) -> None:
+    """Create (or resume) a run, execute its episodes, and judge them with the checkpoint judge."""
+    from envs.sandbox import SANDBOX_KINDS
+    from harnesses.base import UnknownHarness, get_harness
+    from valuegym.runner import RUN_CONFIG, create_run, load_run
+
+    if opts.sandbox not in SANDBOX_KINDS:
+        _fail(f"--sandbox: {opts.sandbox!r} is not one of {', '.join(SANDBOX_KINDS)}")
+    exists = (opts.out / RUN_CONFIG).exists()
+    if exists and not opts.resume:
+        _fail(f"{opts.out} already holds a run; pass --resume to continue it")
+    if exists:
+        harness = load_run(opts.out)[0].harness
+        console.print(f"resuming {opts.out} (harness {harness})")
     else:
-        if (run_dir / RUN_CONFIG).exists():
-            console.print(
-                f"error: {run_dir} already holds a run; pass --resume to continue it", style="red"
-            )
-            raise typer.Exit(2)
-        sources = resolve_task_paths(task_specs)
+        harness = opts.harness
+        try:
+            get_harness(harness)
+        except UnknownHarness as exc:
+            _fail(f"--harness: {exc}")
+        sources = resolve_task_paths(opts.tasks)
         tasks, skipped = load_tasks(sources)
         for path, reason in skipped:
             console.print(f"skipping {path}: {reason}", style="yellow", highlight=False)
         if not tasks:
-            console.print("error: --tasks: no valid task found", style="red")
-            raise typer.Exit(2)
-        config = RunConfig(
-            run_id=run_dir.name,
-            harness=harness,
-            samples=samples,
-            concurrency=concurrency,
-            seed=seed,
-            harness_config=HarnessConfig(max_steps=max_steps, timeout_s=timeout_s),
-            task_sources=[str(p) for p in sources],
-            task_ids=[t.id for t in tasks],
-            skipped_tasks=[SkippedTask(path=p, reason=r) for p, r in skipped],
-        )
-        create_run(run_dir, config, tasks)
-    _progress_run(run_dir, harness, concurrency if resume else None)
-    _judge_checkpoint(run_dir)
+            _fail("--tasks: no valid task found")
+        create_run(opts.out, _new_run_config(opts, tasks, sources, skipped), tasks)
+    _progress_run(opts.out, harness, opts.concurrency if exists else None)
+    _judge_checkpoint(opts.out)
 
 
 @app.command()
 def run(
     out: Annotated[Path, typer.Option("--out", help="The run folder.")],
     harness: Annotated[
-        str, typer.Option(help="Harness name, e.g. golden-a or golden-b.")
+        str, typer.Option(help="Harness name, e.g. golden-a or react.")
     ] = "golden-a",
     tasks: Annotated[
         list[str] | None,
@@ -186,9 +228,35 @@ def run(
     resume: Annotated[bool, typer.Option(help="Continue a run that was stopped.")] = False,
     max_steps: Annotated[int | None, typer.Option(help="Override every task's max_steps.")] = None,
     timeout: Annotated[float, typer.Option(help="Per-episode timeout in seconds.")] = 600.0,
+    sandbox: Annotated[str, typer.Option(help="inprocess, process or docker.")] = "inprocess",
+    model: Annotated[str | None, typer.Option(help="A named model endpoint.")] = None,
+    endpoints: Annotated[Path | None, typer.Option(help="The endpoints file.")] = None,
+    skill: Annotated[
+        list[Path] | None, typer.Option("--skill", help="A skill folder; repeatable.")
+    ] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="Replace the system prompt.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
 ) -> None:
     """Run episodes of tasks under a harness, journaling every trajectory."""
-    start_run(out, harness, tasks, samples, concurrency, seed, resume, max_steps, timeout)
+    start_run(
+        RunOptions(
+            out=out,
+            harness=harness,
+            tasks=tasks,
+            samples=samples,
+            concurrency=concurrency,
+            seed=seed,
+            resume=resume,
+            max_steps=max_steps,
+            timeout_s=timeout,
+            sandbox=sandbox,
+            model=model,
+            endpoints=endpoints,
+            skills=skill or [],
+            system_prompt=system_prompt,
+            temperature=temperature,
+        )
+    )
     console.print(f"report: valuegym report {out}")
 
 
@@ -244,7 +312,7 @@ def demo(
     failures = []
     for harness, pole in (("golden-a", "a"), ("golden-b", "b")):
         run_dir = out / harness
-        start_run(run_dir, harness, None, 1, 2, 0, True, None, 600.0)
+        start_run(RunOptions(out=run_dir, harness=harness, concurrency=2, resume=True))
         config, _ = load_run(run_dir)
         report = build_report(
             config.run_id,

@@ -19,9 +19,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from envs.sandbox import InProcessSandbox, Sandbox, Session
+from envs.sandbox import Sandbox, Session, make_sandbox
 from envs.task import Task
 from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
+from harnesses.models import ModelEndpoint
+from harnesses.skills import Skill
 from trajectories.journal import Journal, read_journal
 from trajectories.schema import Trajectory, Usage, episode_id
 
@@ -44,6 +46,8 @@ class RunConfig(BaseModel):
     concurrency: int = Field(default=1, ge=1)
     seed: int = 0
     harness_config: HarnessConfig = Field(default_factory=HarnessConfig)
+    model: ModelEndpoint | None = Field(default=None, description="Recorded without its key.")
+    skills: list[Skill] = Field(default_factory=list, description="Snapshots of the skills used.")
     task_sources: list[str] = Field(default_factory=list)
     task_ids: list[str] = Field(default_factory=list)
     skipped_tasks: list[SkippedTask] = Field(default_factory=list)
@@ -104,6 +108,8 @@ def run_episode(
             config=config.harness_config,
             seed=seed,
             deadline=clock + config.harness_config.timeout_s,
+            model=config.model,
+            skills=config.skills,
         )
         result = harness(context)
         record["tools"] = session.tools
@@ -125,6 +131,8 @@ def run_episode(
         sample=sample,
         seed=seed,
         harness=config.harness,
+        model=config.model.model if config.model else None,
+        skills=[skill.name for skill in config.skills],
         value_system=task.value_system,
         values={pole: task.poles[pole].value.name for pole in ("a", "b")},
         status=status,
@@ -164,10 +172,13 @@ def execute_run(
 ) -> RunSummary:
     """Run every episode of the run that is not yet in its journal."""
     config, tasks = load_run(run_dir)
-    sandbox = sandbox or InProcessSandbox()
+    owned = sandbox is None
+    sandbox = sandbox or make_sandbox(config.sandbox)
     workers = concurrency or config.concurrency
     counts: dict[str, int] = {}
-    with Journal(run_dir) as journal:
+    with Journal(run_dir) as journal, contextlib.ExitStack() as stack:
+        if owned:
+            stack.callback(sandbox.close)
         done = journal.done()
         todo = pending_episodes(tasks, config.samples, done)
         if on_start:
