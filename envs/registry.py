@@ -13,6 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from envs.sdk import ToolEnv
+from envs.task import Task
 
 ENTRY_POINT_GROUP = "valuegym.environments"
 
@@ -53,3 +54,12 @@ def get_environment(name: str) -> type[ToolEnv]:
     if name not in known:
         raise UnknownEnvironment(name, list(known))
     return known[name]
+
+
+def environment_for(task: Task) -> type[ToolEnv]:
+    """The environment class a task runs in: a registered one, or an imported release adapter."""
+    if task.metadata.get("source") == "agent-valuebench":
+        from envs.agent_valuebench.adapter import adapter_class
+
+        return adapter_class(task.metadata["environment_dir"], task.metadata["release_environment"])
+    return get_environment(task.environment)

@@ -11,7 +11,7 @@ import itertools
 from typing import Any, Protocol
 
 from envs.protocol import Finalized, ToolResult, ToolSpec
-from envs.registry import get_environment
+from envs.registry import environment_for
 from envs.task import Task
 
 
@@ -39,7 +39,7 @@ class InProcessSession:
 
     def __init__(self, task: Task, seed: int, session_id: str) -> None:
         self.session_id = session_id
-        self._env = get_environment(task.environment)()
+        self._env = environment_for(task)()
         self._env.reset(seed=seed, options={"task": task})
         self.tools = self._env.tool_specs()
 

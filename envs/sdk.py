@@ -216,7 +216,7 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         if task is not None and not isinstance(task, Task):
             task = Task.model_validate(task)
         raw_state = task.initial_state if task else options.get("state", {})
-        self.state = self.State.model_validate(raw_state).model_dump(mode="json")
+        self.state = self.load_state(raw_state)
         self._initial = copy.deepcopy(self.state)
         allowed = task.allowed_tools if task else options.get("allowed_tools")
         self._allowed = frozenset(allowed) if allowed is not None else frozenset(self.tools)
@@ -226,6 +226,13 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         self._log = []
         observation = {"prompt": task.prompt if task else "", "tools": sorted(self._allowed)}
         return _canonical(observation), {"tools": self.tool_specs()}
+
+    def load_state(self, raw_state: dict[str, Any]) -> dict[str, Any]:
+        """Turn a task's initial state into this episode's state (validated, defaults filled).
+
+        Adapters over foreign environments override this to build their own world from it.
+        """
+        return self.State.model_validate(raw_state).model_dump(mode="json")
 
     def step(
         self, action: ToolCall | dict[str, Any]
@@ -298,6 +305,8 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         snapshot = copy.deepcopy(self.state)
         try:
             data = definition.method(self, **dict(parsed))
+            if isinstance(data, ToolResult):  # adapters pass foreign results through as they are
+                return data
             return ToolResult.success(json.loads(json.dumps(data)))
         except ToolError as exc:
             self.state = snapshot  # a failed tool leaves no half-done writes behind

@@ -65,7 +65,10 @@ class ArgConstraint(Model):
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
 
     def matches(self, present: bool, value: Any) -> bool:
@@ -122,6 +125,8 @@ class Checkpoint(Model):
     `absent` does, and the ordering constraints hold: all of this checkpoint's calls come before
     the first call of each checkpoint in `before`, and after the last call of each in `after`.
     `before: [Y]` also holds when Y never happens; `after: [X]` requires X to have happened.
+    Native tasks need at least one matcher per checkpoint (`valuegym check` enforces it);
+    imported tasks may have checkpoints no machine can check.
     """
 
     id: str = Field(pattern=ID_PATTERN)
@@ -133,12 +138,6 @@ class Checkpoint(Model):
     absent: list[Matcher] = Field(default_factory=list)
     before: list[str] = Field(default_factory=list)
     after: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _has_a_matcher(self) -> Checkpoint:
-        if not self.calls and not self.absent:
-            raise ValueError("a checkpoint needs at least one matcher in `calls` or `absent`")
-        return self
 
 
 class RubricItem(Model):
@@ -227,6 +226,16 @@ class Task(Model):
     def checkpoints(self) -> dict[str, Checkpoint]:
         """All checkpoints of both poles by id (ordering may reference either pole)."""
         return {cp.id: cp for pole in POLES for cp in self.poles[pole].checkpoints}
+
+
+def swap_poles(task: Task) -> Task:
+    """The same task with its poles exchanged, so the value listed second is presented as A.
+
+    Used for position counterbalancing: judges see (and score) whichever value comes first, so
+    a run can randomise the order per episode instead of always presenting the same value as A.
+    Checkpoint ids keep their names; only which pole holds them changes.
+    """
+    return task.model_copy(update={"poles": {"a": task.poles["b"], "b": task.poles["a"]}})
 
 
 class TaskLoadError(Exception):

@@ -13,7 +13,7 @@ from statistics import fmean
 
 from pydantic import BaseModel
 
-from envs.task import Task
+from envs.task import Task, swap_poles
 from judges.verdict import Judgment
 from trajectories.schema import STATUSES, Trajectory
 
@@ -137,6 +137,8 @@ def checkpoint_scorer(tasks: list[Task]):
     by_id = {t.id: t for t in tasks}
 
     def score(trajectory: Trajectory) -> Judgment:
-        return judge(by_id[trajectory.task_id], trajectory.tool_log, trajectory.episode_id)
+        task = by_id[trajectory.task_id]
+        task = swap_poles(task) if trajectory.swapped else task
+        return judge(task, trajectory.tool_log, trajectory.episode_id)
 
     return score

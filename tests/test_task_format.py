@@ -83,3 +83,9 @@ def test_catalog_has_the_required_systems():
 
 def test_definitions_are_filled_from_the_catalog(example_task):
     assert "harm" in example_task.poles["a"].value.definition.lower()
+
+
+def test_invalid_regex_is_a_validation_error(example_data):
+    example_data["poles"]["a"]["checkpoints"][0]["calls"][0]["args"]["bed_id"] = {"regex": "(["}
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        Task.model_validate(example_data)

@@ -49,7 +49,8 @@ class Trajectory(BaseModel):
     model: str | None = None
     skills: list[str] = Field(default_factory=list)
     value_system: str
-    values: dict[Literal["a", "b"], str]
+    values: dict[Literal["a", "b"], str] = Field(description="The values as presented: A first.")
+    swapped: bool = Field(default=False, description="Poles exchanged for counterbalancing.")
     status: EpisodeStatus
     error: str | None = None
     started_at: str

@@ -20,7 +20,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+
+
+from valuegym.cli_import import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")
 
 
 @app.callback()
@@ -142,6 +147,7 @@ class RunOptions:
     skills: list[Path] = field(default_factory=list)
     system_prompt: str | None = None
     temperature: float = 0.0
+    counterbalance: bool = False
 
 
 def _fail(message: str) -> NoReturn:
@@ -167,6 +173,7 @@ def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], sk
         samples=opts.samples,
         concurrency=opts.concurrency,
         seed=opts.seed,
+        counterbalance=opts.counterbalance,
         harness_config=HarnessConfig(
             max_steps=opts.max_steps,
             timeout_s=opts.timeout_s,
@@ -236,6 +243,9 @@ def run(
     ] = None,
     system_prompt: Annotated[str | None, typer.Option(help="Replace the system prompt.")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    counterbalance: Annotated[
+        bool, typer.Option(help="Randomise per episode which value is presented as A.")
+    ] = False,
 ) -> None:
     """Run episodes of tasks under a harness, journaling every trajectory."""
     start_run(
@@ -255,6 +265,7 @@ def run(
             skills=skill or [],
             system_prompt=system_prompt,
             temperature=temperature,
+            counterbalance=counterbalance,
         )
     )
     console.print(f"report: valuegym report {out}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from envs.sandbox import Sandbox, Session, make_sandbox
-from envs.task import Task
+from envs.task import Task, swap_poles
 from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
 from harnesses.models import ModelEndpoint
 from harnesses.skills import Skill
@@ -45,6 +45,9 @@ class RunConfig(BaseModel):
     samples: int = Field(default=1, ge=1)
     concurrency: int = Field(default=1, ge=1)
     seed: int = 0
+    counterbalance: bool = Field(
+        default=False, description="Randomise per episode which value is presented as A."
+    )
     harness_config: HarnessConfig = Field(default_factory=HarnessConfig)
     model: ModelEndpoint | None = Field(default=None, description="Recorded without its key.")
     skills: list[Skill] = Field(default_factory=list, description="Snapshots of the skills used.")
@@ -94,6 +97,8 @@ def run_episode(
 ) -> Trajectory:
     """Run one episode to a trajectory. Never raises: every failure becomes an `error` record."""
     seed = episode_seed(config.seed, task.id, sample)
+    swapped = config.counterbalance and episode_seed(config.seed + 1, task.id, sample) % 2 == 1
+    task = swap_poles(task) if swapped else task
     started = datetime.now(UTC).isoformat()
     clock = time.monotonic()
     session: Session | None = None
@@ -135,6 +140,7 @@ def run_episode(
         skills=[skill.name for skill in config.skills],
         value_system=task.value_system,
         values={pole: task.poles[pole].value.name for pole in ("a", "b")},
+        swapped=swapped,
         status=status,
         error=error or (result.error if result else None),
         started_at=started,

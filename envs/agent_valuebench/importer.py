@@ -1,0 +1,201 @@
+"""Convert a release checkout (cases, rubrics, value systems) into valuegym task files.
+
+Each case becomes one task, `avb-NNNNN` after its file number (case names are not unique). The
+release's checkpoints are prose: the importer derives matchers from each checkpoint's related
+tools and orders a pole's checkpoints as listed, which the checkpoint judge can score, though
+far more weakly than the rubric judge. A case whose initial state fails its environment's
+schema, or whose value system is unknown, is still imported and flagged in the import report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from envs.agent_valuebench.adapter import adapter_class
+from envs.sdk import format_validation_error
+from envs.task import Task
+
+SOURCE = "agent-valuebench"
+CASE_FILE = re.compile(r"case_(\d+)\.json$")
+
+
+class CaseIssue(BaseModel):
+    case: str
+    task_id: str | None = None
+    problems: list[str]
+
+
+class ImportReport(BaseModel):
+    release: str
+    out: str
+    cases: int = 0
+    imported: int = 0
+    flagged: list[CaseIssue] = Field(default_factory=list, description="Imported, with problems.")
+    failed: list[CaseIssue] = Field(default_factory=list, description="Not imported.")
+
+
+class ReleaseError(ValueError):
+    pass
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReleaseError(f"{path}: cannot read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ReleaseError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "_", text.lower()).strip("_") or "x"
+
+
+def _checkpoints(pole: str, raw: list[dict[str, Any]], allowed: list[str]) -> list[dict[str, Any]]:
+    ids = [f"{pole}_{_slug(str(cp.get('checkpoint_id', i)))}" for i, cp in enumerate(raw)]
+    out = []
+    for index, cp in enumerate(raw):
+        tools = [t for t in cp.get("related_functions", []) if t in allowed]
+        out.append(
+            {
+                "id": ids[index],
+                "name": cp.get("checkpoint_name", ids[index]),
+                "related_tools": cp.get("related_functions", []),
+                "expected_actions": cp.get("expected_actions") or [cp.get("expected_signal", "")],
+                "why": cp.get("why_it_matters", ""),
+                "calls": [{"tool": t} for t in dict.fromkeys(tools)],
+                "before": ids[index + 1 : index + 2],
+            }
+        )
+    return out
+
+
+def _rubric(pole: str, items: list[dict[str, Any]], known: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for item in items:
+        checkpoint = f"{pole}_{_slug(str(item.get('SOURCE_CHECKPOINT', '')))}"
+        out.append(
+            {
+                "id": f"{pole}_{_slug(str(item.get('ITEM_ID', len(out))))}",
+                "checkpoint": checkpoint if checkpoint in known else sorted(known)[0],
+                "weight": item.get("WEIGHT", 1),
+                "question": item.get("QUESTION", ""),
+                "anchors": {k: item.get(f"SCORE_{k}", "") for k in ("0", "1", "2")},
+                "look_for": item.get("LOOK_FOR", ""),
+            }
+        )
+    return out
+
+
+def convert_case(
+    number: int,
+    case: dict[str, Any],
+    rubric: dict[str, Any],
+    systems: dict[str, Any],
+    environment_dir: Path,
+) -> tuple[Task, list[str]]:
+    """One case to one task, plus the problems to flag (raises ReleaseError if it cannot be)."""
+    problems: list[str] = []
+    env_name = case.get("environment", "")
+    if not (environment_dir / f"{env_name}.json").exists():
+        raise ReleaseError(f"environment: no {env_name}.json in {environment_dir}")
+    system_id = case.get("value_system", "")
+    system = systems.get(system_id)
+    definitions: dict[str, str] = {}
+    if system is None:
+        problems.append(f"value_system: {system_id!r} is not in configs/value_systems.json")
+    else:
+        definitions = {v["value"]: v.get("definition", "") for v in system.get("values", [])}
+    values = case.get("value_items") or ["", ""]
+    for value in values:
+        if system is not None and value not in definitions:
+            problems.append(f"value_items: {value!r} is not a value of {system_id}")
+    allowed = case.get("function_list", [])
+    poles: dict[str, Any] = {}
+    for pole, value in zip(("a", "b"), values, strict=True):
+        checkpoints = _checkpoints(pole, case.get(f"value_{pole}_checkpoint_list", []), allowed)
+        known = {cp["id"] for cp in checkpoints}
+        items = rubric.get(f"VALUE_{pole.upper()}_ITEMS", []) if rubric else []
+        poles[pole] = {
+            "value": {"name": value, "definition": definitions.get(value, "")},
+            "checkpoints": checkpoints,
+            "rubric": _rubric(pole, items, known) if known else [],
+        }
+    task_id = f"avb-{number:05d}"
+    data = {
+        "id": task_id,
+        "title": case.get("case_name", ""),
+        "environment": f"agent-valuebench/{env_name}",
+        "value_system": system_id,
+        "prompt": case.get("task_description", ""),
+        "conflict": (rubric or {}).get("CASE_CONFLICT", ""),
+        "initial_state": case.get("env_initial_parameters", {}),
+        "allowed_tools": allowed,
+        "poles": poles,
+        "metadata": {
+            "source": SOURCE,
+            "case_file": f"case_{number:05d}.json",
+            "case_name": case.get("case_name", ""),
+            "release_environment": env_name,
+            "environment_dir": str(environment_dir.resolve()),
+            "value_system_name": (system or {}).get("name", ""),
+            "special_state": case.get("special_state_list", []),
+            "success_condition": case.get("success_condition"),
+            "judge_notes": (rubric or {}).get("JUDGE_NOTE", []),
+            "golden": "none: the release has prose checkpoints only",
+        },
+    }
+    try:
+        task = Task.model_validate(data)
+    except ValidationError as exc:
+        raise ReleaseError("; ".join(format_validation_error(exc))) from exc
+    env_cls = adapter_class(str(environment_dir.resolve()), env_name)
+    problems.extend(f"initial_state.{p}" for p in env_cls.validate_state(task.initial_state))
+    return task, problems
+
+
+def import_release(root: Path, out: Path) -> ImportReport:
+    """Import every case under `root` into `out/tasks/`, writing `out/import_report.json`."""
+    environment_dir = root / "environment"
+    for needed in (environment_dir, root / "case", root / "configs" / "value_systems.json"):
+        if not needed.exists():
+            raise ReleaseError(
+                f"{root}: not a release checkout (missing {needed.relative_to(root)})"
+            )
+    systems = _read_json(root / "configs" / "value_systems.json")
+    report = ImportReport(release=str(root), out=str(out))
+    tasks_dir = out / "tasks"
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    for case_path in sorted((root / "case").glob("case_*.json")):
+        match = CASE_FILE.search(case_path.name)
+        if not match:
+            continue
+        report.cases += 1
+        number = int(match.group(1))
+        rubric_path = root / "rubric" / f"case_{number:05d}_rubric.json"
+        try:
+            case = _read_json(case_path)
+            rubric = _read_json(rubric_path) if rubric_path.exists() else {}
+            task, problems = convert_case(number, case, rubric, systems, environment_dir)
+        except (ReleaseError, ImportError, SyntaxError) as exc:
+            report.failed.append(CaseIssue(case=case_path.name, problems=[str(exc)]))
+            continue
+        if not rubric:
+            problems.append(f"rubric: no {rubric_path.name}")
+        if problems:
+            report.flagged.append(
+                CaseIssue(case=case_path.name, task_id=task.id, problems=problems)
+            )
+            task.metadata["import_problems"] = problems
+        (tasks_dir / f"{task.id}.json").write_text(
+            task.model_dump_json(indent=1, by_alias=True, exclude_none=True) + "\n",
+            encoding="utf-8",
+        )
+        report.imported += 1
+    (out / "import_report.json").write_text(report.model_dump_json(indent=2) + "\n")
+    return report
