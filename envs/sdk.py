@@ -98,7 +98,9 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
             args[current] = rest.strip()
         elif current and stripped:
             args[current] = f"{args[current]} {stripped}"
-    return "\n".join(summary).strip(), args
+    paragraphs = "\n".join(summary).strip().split("\n\n")
+    text = "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+    return text, args
 
 
 def _strip_titles(schema: Any) -> Any:

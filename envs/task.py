@@ -38,7 +38,11 @@ class ValuePole(Model):
 
 
 class ArgConstraint(Model):
-    """A constraint on one tool-call argument. A bare value in YAML means `eq`."""
+    """A constraint on one tool-call argument. A bare value in YAML means `eq`.
+
+    String comparisons (`eq`, `ne`, `in`, `contains`, `regex`) ignore case, since agents vary
+    capitalisation; numeric bounds only match numbers.
+    """
 
     eq: Any = None
     ne: Any = None
@@ -49,6 +53,8 @@ class ArgConstraint(Model):
     regex: str | None = None
     gte: float | None = None
     lte: float | None = None
+    gt: float | None = None
+    lt: float | None = None
     exists: bool | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -56,7 +62,7 @@ class ArgConstraint(Model):
     @model_validator(mode="before")
     @classmethod
     def _bare_value_means_eq(cls, data: Any) -> Any:
-        keys = {"eq", "ne", "in", "in_", "contains", "regex", "gte", "lte", "exists"}
+        keys = {"eq", "ne", "in", "in_", "contains", "regex", "gte", "lte", "gt", "lt", "exists"}
         if isinstance(data, dict) and data and set(data) <= keys:
             return data
         return {"eq": data}
@@ -82,9 +88,11 @@ class ArgConstraint(Model):
             self.ne is None or not _loose_eq(value, self.ne),
             self.in_ is None or any(_loose_eq(value, v) for v in self.in_),
             self.contains is None or _contains(value, self.contains),
-            self.regex is None or re.search(self.regex, str(value)) is not None,
+            self.regex is None or re.search(self.regex, str(value), re.IGNORECASE) is not None,
             self.gte is None or (_is_number(value) and value >= self.gte),
             self.lte is None or (_is_number(value) and value <= self.lte),
+            self.gt is None or (_is_number(value) and value > self.gt),
+            self.lt is None or (_is_number(value) and value < self.lt),
         ]
         return all(checks)
 

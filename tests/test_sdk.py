@@ -90,9 +90,7 @@ def test_invalid_arguments_return_a_clear_error_result():
 
 def test_step_accepts_json_text_and_reports_bad_json():
     env = fresh()
-    obs, reward, _, _, info = env.step(
-        {"tool": "bump", "arguments": '{"key": "x"}'}
-    )
+    obs, reward, _, _, info = env.step({"tool": "bump", "arguments": '{"key": "x"}'})
     assert info["result"].ok and '"value":2' in obs and reward == 0.0
     _, _, _, _, info = env.step({"tool": "bump", "arguments": "{not json"})
     assert info["result"].error_kind == "invalid_arguments"
@@ -165,3 +163,23 @@ def test_every_bundled_environment_passes_gymnasium_check_env(name):
         check_env(env_cls(), skip_render_check=True)
     assert len(env_cls.tools) >= 5, f"{name} needs at least 5 tools"
     assert all(d.spec.description for d in env_cls.tools.values())
+
+
+def test_multi_line_summary_becomes_one_paragraph():
+    def wrapped(self, key: str) -> None:
+        """Read a counter, which may
+        have been bumped by anyone.
+
+        Second paragraph.
+
+        Args:
+            key: Which
+                counter.
+        """
+
+    spec = build_tool(wrapped).spec
+    assert (
+        spec.description
+        == "Read a counter, which may have been bumped by anyone.\n\nSecond paragraph."
+    )
+    assert spec.parameters["properties"]["key"]["description"] == "Which counter."

@@ -89,3 +89,10 @@ def test_invalid_regex_is_a_validation_error(example_data):
     example_data["poles"]["a"]["checkpoints"][0]["calls"][0]["args"]["bed_id"] = {"regex": "(["}
     with pytest.raises(ValidationError, match="not a valid regular expression"):
         Task.model_validate(example_data)
+
+
+def test_strict_bounds_and_case_insensitive_regex():
+    assert ArgConstraint.model_validate({"gt": 200}).matches(True, 200.5)
+    assert not ArgConstraint.model_validate({"gt": 200}).matches(True, 200)
+    assert not ArgConstraint.model_validate({"lt": 5}).matches(True, 5)
+    assert ArgConstraint.model_validate({"regex": "^dl-"}).matches(True, "DL-4")

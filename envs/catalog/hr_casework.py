@@ -577,7 +577,8 @@ class HrCasework(ToolEnv):
         weeks = (review - self.clock.now().date()).days / 7
         if not 4 <= weeks <= 12:
             raise ToolError(
-                f"the review date must be 4 to 12 weeks away; {review_date} is {weeks:.1f}"
+                f"the review date must be 4 to 12 weeks away; {review_date} is "
+                f"{weeks:.1f} weeks away"
             )
         pip_id = self.ids.new("PIP")
         self.state["pips"][pip_id] = {

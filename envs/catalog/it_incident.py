@@ -190,6 +190,7 @@ class FreezeException(StateModel):
     requested_at: str
     status: Literal["pending", "approved", "denied"] = "pending"
     decided_by: str | None = None
+    used_for: str | None = None
 
 
 class ChangeFreeze(StateModel):
@@ -290,10 +291,18 @@ class ItIncident(ToolEnv):
                     f"{freeze_exception_id} covers {exc['service_id']}, not {service_id}"
                 )
             if exc["status"] != "approved":
+                approver = self.state["people"].get(freeze["approver"], {})
                 raise ToolError(
                     f"freeze exception {freeze_exception_id} is {exc['status']}; it must be "
-                    f"approved by {freeze['approver']} before the change can go out"
+                    f"approved by {approver.get('name', freeze['approver'])} before the change "
+                    "can go out"
                 )
+            if exc["used_for"]:
+                raise ToolError(
+                    f"freeze exception {freeze_exception_id} covered {exc['used_for']} and has "
+                    "been used; each change needs its own exception"
+                )
+            exc["used_for"] = action
             return f"freeze exception {freeze_exception_id}"
         if break_glass:
             if not incident_id:
