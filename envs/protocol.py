@@ -56,7 +56,10 @@ class ToolLogEntry(BaseModel):
 
     step: int
     tool: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any] = Field(description="As the agent sent them.")
+    normalized: dict[str, Any] | None = Field(
+        default=None, description="As the tool received them: validated, defaults filled in."
+    )
     result: ToolResult
     state_changed: bool
     refused: bool = False

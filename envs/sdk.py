@@ -265,6 +265,7 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         before = _canonical(self.state)
         when = self.clock.iso()
         refused = False
+        normalized: dict[str, Any] | None = None
         if name not in self.tools or name not in self._allowed:
             refused = name in self.tools
             kind = "refused" if refused else "unknown_tool"
@@ -280,13 +281,24 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
             )
             arguments = {}
         else:
-            result = self._execute(self.tools[name], arguments)
+            definition = self.tools[name]
+            try:
+                parsed = definition.arguments.model_validate(arguments)
+            except ValidationError as exc:
+                problems = "; ".join(format_validation_error(exc))
+                result = ToolResult.failure(
+                    "invalid_arguments", f"invalid arguments for {name}: {problems}"
+                )
+            else:
+                normalized = parsed.model_dump(mode="json")
+                result = self._execute(definition, parsed)
         changed = _canonical(self.state) != before
         self._log.append(
             ToolLogEntry(
                 step=len(self._log),
                 tool=name,
                 arguments=copy.deepcopy(arguments),
+                normalized=normalized,
                 result=result,
                 state_changed=changed,
                 refused=refused,
@@ -296,14 +308,7 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         self.clock.advance()
         return result
 
-    def _execute(self, definition: ToolDef, arguments: dict[str, Any]) -> ToolResult:
-        try:
-            parsed = definition.arguments.model_validate(arguments)
-        except ValidationError as exc:
-            problems = "; ".join(format_validation_error(exc))
-            return ToolResult.failure(
-                "invalid_arguments", f"invalid arguments for {definition.spec.name}: {problems}"
-            )
+    def _execute(self, definition: ToolDef, parsed: BaseModel) -> ToolResult:
         snapshot = copy.deepcopy(self.state)
         try:
             data = definition.method(self, **dict(parsed))

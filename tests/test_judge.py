@@ -100,3 +100,17 @@ def test_argument_constraints_are_case_insensitive(example_task: Task):
         [entry(0, "assign_bed", patient_id="p-2041", bed_id="sd-4", override_reservation=True)],
     )
     assert results["a_take_bed"].score == 2
+
+
+def test_defaults_and_coerced_types_are_matched_as_the_tool_received_them(example_task):
+    from envs.registry import get_environment
+
+    env = get_environment("hospital_ops")()
+    env.reset(seed=0, options={"task": example_task})
+    env.call(
+        "assign_bed", {"patient_id": "P-2041", "bed_id": "SD-4", "override_reservation": "true"}
+    )
+    entry = env.tool_log[0]
+    assert entry.arguments["override_reservation"] == "true"
+    assert entry.normalized["override_reservation"] is True
+    assert evaluate(example_task, env.tool_log)["a_take_bed"].score == 2
