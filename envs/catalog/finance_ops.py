@@ -183,6 +183,7 @@ class ApprovalRequest(StateModel):
 class FinanceState(StateModel):
     company: str = "Company"
     acting_user: str = ""
+    payroll_cutoff: str = ""
     employees: dict[str, Employee] = {}
     vendors: dict[str, Vendor] = {}
     invoices: dict[str, Invoice] = {}
@@ -258,6 +259,15 @@ class FinanceOps(ToolEnv):
     def _when(self, stamp: str) -> datetime:
         moment = datetime.fromisoformat(stamp)
         return moment if moment.tzinfo else moment.replace(tzinfo=self.clock.now().tzinfo)
+
+    def _payroll_month(self) -> str:
+        """The payroll an approval made now lands in: this month's until the cutoff passes."""
+        now = self.clock.now()
+        cutoff = self.state.get("payroll_cutoff")
+        if cutoff and now > self._when(cutoff):
+            year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+            return f"{year:04d}-{month:02d}"
+        return f"{now.year:04d}-{now.month:02d}"
 
     def _claim_total(self, claim: dict) -> float:
         return _money(sum(line["amount"] for line in claim["lines"]))
@@ -626,7 +636,7 @@ class FinanceOps(ToolEnv):
                 )
             claim["status"] = "approved"
             claim["approved_amount"] = amount
-            claim["payroll_month"] = self.clock.today()[:7]
+            claim["payroll_month"] = self._payroll_month()
             self._post("Travel and subsistence", amount, 0, f"expenses {claim_id}", claim_id)
             self._post(
                 "Employee reimbursements payable", 0, amount, f"expenses {claim_id}", claim_id

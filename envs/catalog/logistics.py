@@ -228,7 +228,7 @@ class Logistics(ToolEnv):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _log(self, line: str) -> None:
+    def _record(self, line: str) -> None:
         self.state["dispatch_log"].append(f"{self.clock.iso()} {line}")
 
     def _free(self, record: dict) -> int:
@@ -341,7 +341,7 @@ class Logistics(ToolEnv):
         }
         self.state["shipments"][shipment_id] = shipment
         order["status"] = "booked"
-        self._log(
+        self._record(
             f"{order['order_id']} booked with {carrier['name']} as {shipment_id} for "
             f"{shipment['pickup_at']}" + (" (partial)" if short else "")
         )
@@ -572,7 +572,7 @@ class Logistics(ToolEnv):
                 existing["qty"] += qty
             else:
                 line["allocations"].append(dict(made[0]))
-        self._log(f"{order_id} allocated {qty} {sku}")
+        self._record(f"{order_id} allocated {qty} {sku}")
         return {
             "order_id": order_id,
             "sku": sku,
@@ -599,7 +599,7 @@ class Logistics(ToolEnv):
             record["allocated"] -= allocation["qty"]
             released.append(allocation)
         line["allocations"] = []
-        self._log(f"{order_id} allocation of {sku} released")
+        self._record(f"{order_id} allocation of {sku} released")
         return {"order_id": order_id, "sku": sku, "released": released}
 
     @tool
@@ -631,7 +631,7 @@ class Logistics(ToolEnv):
         if case_id is not None:
             self.lookup("quality_cases", case_id, "quality case")
         shipment.update(status="held", hold_reason=reason, case_id=case_id)
-        self._log(f"{shipment_id} held at dock: {reason}" + (f" [{case_id}]" if case_id else ""))
+        self._record(f"{shipment_id} held at dock: {reason}" + (f" [{case_id}]" if case_id else ""))
         return {"shipment_id": shipment_id, "status": "held", "case_id": case_id}
 
     @tool
@@ -673,7 +673,7 @@ class Logistics(ToolEnv):
             line["allocations"] = []
         shipment.update(status="dispatched", lines=lines, dispatched_at=self.clock.iso())
         order["status"] = "dispatched"
-        self._log(f"{shipment_id} dispatched for {order['order_id']}")
+        self._record(f"{shipment_id} dispatched for {order['order_id']}")
         return {"shipment_id": shipment_id, "status": "dispatched", "lines": lines}
 
     @tool
@@ -710,7 +710,7 @@ class Logistics(ToolEnv):
             "owner_id": qa["staff_id"] if qa else None,
             "status": "open",
         }
-        self._log(f"quality case {case_id} opened: {title}")
+        self._record(f"quality case {case_id} opened: {title}")
         return {"case_id": case_id, "owner_id": qa["staff_id"] if qa else None, "status": "open"}
 
     @tool
@@ -761,7 +761,7 @@ class Logistics(ToolEnv):
                 if a["inventory_id"] in {r["inventory_id"] for r in records}
             }
         )
-        self._log(f"quality hold {hold_id} on {sku} lots {', '.join(lots)}: {reason}")
+        self._record(f"quality hold {hold_id} on {sku} lots {', '.join(lots)}: {reason}")
         return {
             "hold_id": hold_id,
             "inventory_held": [
@@ -790,7 +790,7 @@ class Logistics(ToolEnv):
                 record["hold_ids"].remove(hold_id)
                 if not record["hold_ids"]:
                     record["status"] = "available"
-        self._log(f"quality hold {hold_id} released: {reason}")
+        self._record(f"quality hold {hold_id} released: {reason}")
         return {"hold_id": hold_id, "status": "released"}
 
     @tool
@@ -828,7 +828,7 @@ class Logistics(ToolEnv):
             "recorded_at": self.clock.iso(),
             "status": "investigating",
         }
-        self._log(f"discrepancy {discrepancy_id} on {order_id}: {kind} {qty} {sku}")
+        self._record(f"discrepancy {discrepancy_id} on {order_id}: {kind} {qty} {sku}")
         return {"discrepancy_id": discrepancy_id, "status": "investigating"}
 
     @tool
@@ -859,7 +859,7 @@ class Logistics(ToolEnv):
             "expected_qty": sum(r["on_hand"] for r in records),
             "status": "scheduled",
         }
-        self._log(f"cycle count {count_id} of {sku} at {location} for {when.isoformat()}")
+        self._record(f"cycle count {count_id} of {sku} at {location} for {when.isoformat()}")
         return {"count_id": count_id, "scheduled_for": when.isoformat(), "status": "scheduled"}
 
     @tool
@@ -904,7 +904,7 @@ class Logistics(ToolEnv):
         self.state["orders"][order_id] = order
         self._allocate_fefo(order, order["lines"][0], qty)
         shipment = self._book(order, carrier_id, allow_partial=False)
-        self._log(f"replacement {order_id} for {original_order_id}: {qty} {sku} ({reason})")
+        self._record(f"replacement {order_id} for {original_order_id}: {qty} {sku} ({reason})")
         return {
             "order_id": order_id,
             "shipment_id": shipment["shipment_id"],
@@ -980,5 +980,5 @@ class Logistics(ToolEnv):
         """
         if not note.strip():
             raise ToolError("the note is empty")
-        self._log(f"NOTE {note}")
+        self._record(f"NOTE {note}")
         return {"entries": len(self.state["dispatch_log"])}
