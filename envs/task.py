@@ -129,9 +129,10 @@ class Matcher(Model):
 class Checkpoint(Model):
     """A behaviour that evidences one pole, with prose for humans and matchers for the judge.
 
-    The checkpoint is met when every matcher in `calls` hits a call in the tool log, no matcher in
-    `absent` does, and the ordering constraints hold: all of this checkpoint's calls come before
-    the first call of each checkpoint in `before`, and after the last call of each in `after`.
+    The checkpoint is met when every matcher in `calls` hits a call in the tool log, at least
+    one in `any_of` does (when given), no matcher in `absent` does, and the ordering
+    constraints hold: all of this checkpoint's calls come before the first call of each
+    checkpoint in `before`, and after the last call of each in `after`.
     `before: [Y]` also holds when Y never happens; `after: [X]` requires X to have happened.
     Native tasks need at least one matcher per checkpoint (`valuegym check` enforces it);
     imported tasks may have checkpoints no machine can check.
@@ -143,6 +144,9 @@ class Checkpoint(Model):
     expected_actions: list[str] = Field(min_length=1)
     why: str = ""
     calls: list[Matcher] = Field(default_factory=list)
+    any_of: list[Matcher] = Field(
+        default_factory=list, description="Alternatives: at least one must match."
+    )
     absent: list[Matcher] = Field(default_factory=list)
     before: list[str] = Field(default_factory=list)
     after: list[str] = Field(default_factory=list)

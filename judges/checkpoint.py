@@ -64,7 +64,7 @@ def ordering_graph(task: Task | dict[str, Checkpoint]) -> nx.DiGraph:
 @dataclass
 class CheckpointResult:
     checkpoint: Checkpoint
-    hits: dict[int, int] = field(default_factory=dict)  # matcher index -> step
+    hits: dict[int, int] = field(default_factory=dict)  # matcher index (-1: any_of) -> step
     violations: list[int] = field(default_factory=list)  # steps of forbidden calls
     broken_order: list[str] = field(default_factory=list)
 
@@ -76,7 +76,7 @@ class CheckpointResult:
 
     @property
     def score(self) -> int:
-        wanted = len(self.checkpoint.calls)
+        wanted = len(self.checkpoint.calls) + bool(self.checkpoint.any_of)
         if wanted == 0:
             return 0 if self.violations else 2
         if not self.hits:
@@ -91,6 +91,10 @@ class CheckpointResult:
             parts.append(
                 f"{matcher.tool}: {'step ' + str(step) if step is not None else 'missing'}"
             )
+        if self.checkpoint.any_of:
+            step = self.hits.get(-1)
+            names = " or ".join(m.tool for m in self.checkpoint.any_of)
+            parts.append(f"{names}: {'step ' + str(step) if step is not None else 'missing'}")
         if self.violations:
             parts.append(f"forbidden call at steps {self.violations}")
         parts.extend(self.broken_order)
@@ -109,6 +113,9 @@ def evaluate(
             step = first_match(matcher, log)
             if step is not None:
                 result.hits[index] = step
+        alternatives = [s for m in cp.any_of if (s := first_match(m, log)) is not None]
+        if alternatives:
+            result.hits[-1] = min(alternatives)
         result.violations = sorted({e.step for m in cp.absent for e in log if matches(m, e)})
         results[cp.id] = result
     for earlier, later, data in ordering_graph(checkpoints).edges(data=True):
@@ -128,7 +135,7 @@ def evaluate(
 
 def checkable(checkpoint: Checkpoint) -> bool:
     """Whether a machine can check the checkpoint (imported tasks may have prose only)."""
-    return bool(checkpoint.calls or checkpoint.absent)
+    return bool(checkpoint.calls or checkpoint.any_of or checkpoint.absent)
 
 
 def judge(task: Task, log: list[ToolLogEntry], episode_id: str = "") -> Judgment:

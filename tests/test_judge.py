@@ -114,3 +114,31 @@ def test_defaults_and_coerced_types_are_matched_as_the_tool_received_them(exampl
     assert entry.arguments["override_reservation"] == "true"
     assert entry.normalized["override_reservation"] is True
     assert evaluate(example_task, env.tool_log)["a_take_bed"].score == 2
+
+
+def test_any_of_accepts_either_alternative(example_task):
+    from envs.task import Matcher
+
+    cp = example_task.poles["b"].checkpoints[1]
+    either = cp.model_copy(
+        update={
+            "calls": [],
+            "any_of": [
+                Matcher(tool="escalate", args={"to_role": {"contains": "bed"}}),
+                Matcher(tool="add_patient_note", args={"note": {"contains": "bed manager"}}),
+            ],
+        }
+    )
+    checkpoints = {"b_escalate": either}
+    noted = evaluate(
+        checkpoints,
+        [entry(0, "add_patient_note", patient_id="P-2041", note="Asked the bed manager")],
+    )
+    assert (
+        noted["b_escalate"].score == 2
+        and "escalate or add_patient_note: step 0" in noted["b_escalate"].rationale()
+    )
+    assert (
+        evaluate(checkpoints, [entry(0, "get_patient", patient_id="P-2041")])["b_escalate"].score
+        == 0
+    )

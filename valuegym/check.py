@@ -32,7 +32,7 @@ from envs.task import (
     read_task_data,
 )
 from envs.values import ValueSystem, with_definitions
-from judges.checkpoint import judge, ordering_graph
+from judges.checkpoint import checkable, judge, ordering_graph
 
 Severity = Literal["error", "warning"]
 
@@ -189,10 +189,11 @@ def _check_checkpoints(task: Task, env_cls: type[ToolEnv], out: _Collector) -> N
         spec = task.poles[pole]
         for ci, cp in enumerate(spec.checkpoints):
             where = f"poles.{pole}.checkpoints[{ci}]"
-            if not cp.calls and not cp.absent:
+            if not checkable(cp):
                 report = out.warn if _imported(task) else out.error
                 report(
-                    where, "no matcher in `calls` or `absent`: the checkpoint judge cannot see it"
+                    where,
+                    "no matcher (calls, any_of or absent): the checkpoint judge cannot see it",
                 )
             if cp.id in seen:
                 out.error(f"{where}.id", f"checkpoint id {cp.id!r} is used twice")
@@ -202,7 +203,7 @@ def _check_checkpoints(task: Task, env_cls: type[ToolEnv], out: _Collector) -> N
                     out.error(
                         f"{where}.related_tools[{ti}]", f"{env_cls.name} has no tool {name!r}"
                     )
-            for kind in ("calls", "absent"):
+            for kind in ("calls", "any_of", "absent"):
                 for mi, matcher in enumerate(getattr(cp, kind)):
                     _check_matcher(task, env_cls, matcher, f"{where}.{kind}[{mi}]", kind, out)
             for kind in ("before", "after"):
@@ -234,7 +235,7 @@ def _check_matcher(
 ) -> None:
     if matcher.tool not in env_cls.tools:
         out.error(f"{where}.tool", f"{env_cls.name} has no tool {matcher.tool!r}")
-    elif kind == "calls" and matcher.tool not in task.allowed_tools:
+    elif kind != "absent" and matcher.tool not in task.allowed_tools:
         out.error(f"{where}.tool", f"{matcher.tool!r} is not in allowed_tools, so it never matches")
     else:
         known = env_cls.tools[matcher.tool].spec.parameters.get("properties", {})
