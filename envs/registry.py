@@ -8,9 +8,13 @@ environment never means editing valuegym.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import pkgutil
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
 
 from envs.sdk import ToolEnv
 from envs.task import Task
@@ -35,18 +39,38 @@ def environments() -> dict[str, type[ToolEnv]]:
 
     found: dict[str, type[ToolEnv]] = {}
     for info in pkgutil.iter_modules(catalog.__path__, prefix=f"{catalog.__name__}."):
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, ToolEnv)
-                and value.__module__ == module.__name__
-                and getattr(value, "name", None)
-            ):
-                found[value.name] = value
+        found.update(module_environments(importlib.import_module(info.name)))
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         found[entry.name] = entry.load()
     return dict(sorted(found.items()))
+
+
+def module_environments(module: ModuleType) -> dict[str, type[ToolEnv]]:
+    """The named environment classes a module defines (not those it merely imports)."""
+    return {
+        value.name: value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ToolEnv)
+        and value.__module__ == module.__name__
+        and getattr(value, "name", None)
+    }
+
+
+def load_environment_module(name: str, paths: list[Path] | None = None) -> dict[str, type[ToolEnv]]:
+    """Environments of an extra module, e.g. one a sandbox server is told to host.
+
+    With `paths` the module is looked up in those folders only, without touching `sys.path`,
+    so a test-only or user environment can be hosted without installing it.
+    """
+    if not paths:
+        return module_environments(importlib.import_module(name))
+    spec = importlib.machinery.PathFinder.find_spec(name, [str(p) for p in paths])
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"no module {name!r} in {', '.join(map(str, paths))}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module_environments(module)
 
 
 def get_environment(name: str) -> type[ToolEnv]:

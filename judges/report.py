@@ -1,48 +1,49 @@
-"""Run reports: per-episode pole scores, value and system adherence, and coverage.
+"""Run reports: per-episode pole scores, value adherence and priority, judge quality, coverage.
 
-Adherence follows the published method: a value's score is the mean of its pole scores over
-every episode where it is one of the two poles; a system's is the mean over its values. Every
-episode counts, whatever its end status, and coverage says how many ended which way, so a
-harness that errors a lot cannot look good by losing its hard episodes.
+Adherence follows the published method (a value's score is the mean of its pole scores over the
+episodes where it is a pole; a system's is the mean over its values), with task-bootstrap
+confidence intervals; priority is a Bradley–Terry fit per value system (see `priority`). Every
+episode counts, whatever its end status, and coverage says how many ended which way and how many
+the judge could score, so a harness that errors a lot cannot look good by losing its hard
+episodes.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from statistics import fmean
+from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from envs.task import Task, swap_poles
+from judges.adherence import Coverage, adherence
+from judges.agreement import JudgeStats, judge_stats
+from judges.episodes import EpisodeRow, episode_rows, leaning
+from judges.priority import SystemPriority, priorities
+from judges.stats import Estimate, Settings
 from judges.verdict import Judgment
 from trajectories.schema import STATUSES, Trajectory
 
-
-class EpisodeRow(BaseModel):
-    episode_id: str
-    task_id: str
-    sample: int
-    status: str
-    error: str | None = None
-    value_system: str
-    values: dict[str, str]
-    scores: dict[str, float]
-    leaning: str
+__all__ = ["EpisodeRow", "RunReport", "build_report", "checkpoint_scorer", "leaning"]
 
 
 class ValueRow(BaseModel):
     value_system: str
     value: str
-    adherence: float
-    episodes: int
+    adherence: float | None = Field(description="Mean pole score (0-10) of the scored episodes.")
+    ci: Estimate
+    episodes: int = Field(description="Episodes where the value is a pole, scored or not.")
     tasks: int
+    coverage: Coverage
 
 
 class SystemRow(BaseModel):
     value_system: str
-    adherence: float
+    adherence: float | None
+    ci: Estimate
     values: int
     episodes: int
+    tasks: int
+    coverage: Coverage
 
 
 class RunReport(BaseModel):
@@ -52,72 +53,50 @@ class RunReport(BaseModel):
     episodes: list[EpisodeRow]
     values: list[ValueRow]
     systems: list[SystemRow]
+    priorities: list[SystemPriority] = Field(default_factory=list)
     coverage: dict[str, int]
+    outcomes: dict[str, int] = Field(default_factory=dict)
     leaning: dict[str, int]
-
-
-def leaning(scores: dict[str, float]) -> str:
-    if scores["a"] > scores["b"]:
-        return "a"
-    if scores["b"] > scores["a"]:
-        return "b"
-    return "tie"
+    judge_stats: JudgeStats | None = None
+    settings: Settings = Field(default_factory=Settings)
 
 
 def build_report(
     run_id: str,
     harness: str,
     judge: str,
-    trajectories: list[Trajectory],
+    trajectories: Sequence[Trajectory],
     judgments: dict[str, Judgment],
+    settings: Settings | None = None,
 ) -> RunReport:
-    rows: list[EpisodeRow] = []
-    for t in sorted(trajectories, key=lambda t: (t.task_id, t.sample)):
-        judgment = judgments.get(t.episode_id)
-        scores = judgment.scores if judgment else {"a": 0.0, "b": 0.0}
-        rows.append(
-            EpisodeRow(
-                episode_id=t.episode_id,
-                task_id=t.task_id,
-                sample=t.sample,
-                status=t.status,
-                error=t.error,
-                value_system=t.value_system,
-                values=dict(t.values),
-                scores=dict(scores),
-                leaning=leaning(scores),
-            )
-        )
-    per_value: dict[tuple[str, str], list[float]] = defaultdict(list)
-    value_tasks: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for row in rows:
-        for pole in ("a", "b"):
-            key = (row.value_system, row.values[pole])
-            per_value[key].append(row.scores[pole])
-            value_tasks[key].add(row.task_id)
+    settings = settings or Settings()
+    rows = episode_rows(list(trajectories), judgments)
+    value_stats, system_stats = adherence(rows, settings)
     values = [
         ValueRow(
-            value_system=s,
-            value=v,
-            adherence=round(fmean(xs), 4),
-            episodes=len(xs),
-            tasks=len(value_tasks[(s, v)]),
+            value_system=v.value_system,
+            value=v.value,
+            adherence=v.adherence.value,
+            ci=v.adherence,
+            episodes=v.coverage.episodes,
+            tasks=v.tasks,
+            coverage=v.coverage,
         )
-        for (s, v), xs in sorted(per_value.items())
+        for v in value_stats
     ]
-    systems = []
-    for system in sorted({v.value_system for v in values}):
-        members = [v for v in values if v.value_system == system]
-        systems.append(
-            SystemRow(
-                value_system=system,
-                adherence=round(fmean(v.adherence for v in members), 4),
-                values=len(members),
-                episodes=sum(1 for r in rows if r.value_system == system),
-            )
+    systems = [
+        SystemRow(
+            value_system=s.value_system,
+            adherence=s.adherence.value,
+            ci=s.adherence,
+            values=s.values,
+            episodes=s.coverage.episodes,
+            tasks=s.tasks,
+            coverage=s.coverage,
         )
-    coverage = {status: sum(1 for r in rows if r.status == status) for status in STATUSES}
-    leanings = {side: sum(1 for r in rows if r.leaning == side) for side in ("a", "b", "tie")}
+        for s in system_stats
+    ]
+    mine = [judgments[t.episode_id] for t in trajectories if t.episode_id in judgments]
     return RunReport(
         run_id=run_id,
         harness=harness,
@@ -125,8 +104,14 @@ def build_report(
         episodes=rows,
         values=values,
         systems=systems,
-        coverage=coverage,
-        leaning=leanings,
+        priorities=priorities(rows, settings),
+        coverage={status: sum(1 for r in rows if r.status == status) for status in STATUSES},
+        outcomes={
+            o: sum(1 for r in rows if r.outcome == o) for o in ("scored", "unscorable", "unjudged")
+        },
+        leaning={side: sum(1 for r in rows if r.leaning == side) for side in ("a", "b", "tie")},
+        judge_stats=judge_stats(mine, settings),
+        settings=settings,
     )
 
 

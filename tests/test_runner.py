@@ -123,7 +123,7 @@ def test_journal_refuses_a_second_writer(tmp_path):
 
 def test_kill_9_then_resume_gives_exactly_one_record_per_episode(tmp_path, bundled_tasks):
     out = tmp_path / "run"
-    samples = 30
+    samples = 60  # enough that the run cannot finish between two polls of the journal
     command = [
         sys.executable,
         "-m",
