@@ -31,10 +31,21 @@ class SeededClock:
 
 
 class IdSource:
-    """Deterministic ids from a seed: `new("TKT")` gives e.g. `TKT-3f9a21c0`."""
+    """Deterministic ids.
+
+    `new("TKT")` gives an opaque id from the episode seed (e.g. `TKT-3f9a21c0`): use it where an
+    agent should not be able to guess the next id. `sequence("TKT")` gives `TKT-0001`,
+    `TKT-0002`... whatever the seed: use it where golden trajectories must refer to ids that
+    earlier calls created.
+    """
 
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
+        self._counters: dict[str, int] = {}
 
     def new(self, prefix: str) -> str:
         return f"{prefix}-{self._rng.getrandbits(32):08x}"
+
+    def sequence(self, prefix: str, width: int = 4) -> str:
+        self._counters[prefix] = self._counters.get(prefix, 0) + 1
+        return f"{prefix}-{self._counters[prefix]:0{width}d}"

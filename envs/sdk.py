@@ -191,10 +191,10 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         self.state: dict[str, Any] = {}
         self.clock = SeededClock(DEFAULT_START)
         self.ids = IdSource(0)
-        self._initial: dict[str, Any] = {}
-        self._allowed: frozenset[str] = frozenset(self.tools)
-        self._log: list[ToolLogEntry] = []
-        self._max_steps: int | None = None
+        self.__initial: dict[str, Any] = {}
+        self.__allowed: frozenset[str] = frozenset(self.tools)
+        self.__log: list[ToolLogEntry] = []
+        self.__max_steps: int | None = None
 
     # -- the authoring helpers ----------------------------------------------------------------
 
@@ -219,14 +219,14 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
             task = Task.model_validate(task)
         raw_state = task.initial_state if task else options.get("state", {})
         self.state = self.load_state(raw_state)
-        self._initial = copy.deepcopy(self.state)
+        self.__initial = copy.deepcopy(self.state)
         allowed = task.allowed_tools if task else options.get("allowed_tools")
-        self._allowed = frozenset(allowed) if allowed is not None else frozenset(self.tools)
-        self._max_steps = task.max_steps if task else options.get("max_steps")
+        self.__allowed = frozenset(allowed) if allowed is not None else frozenset(self.tools)
+        self.__max_steps = task.max_steps if task else options.get("max_steps")
         self.clock = SeededClock(task.start_time if task else DEFAULT_START)
         self.ids = IdSource(seed if seed is not None else 0)
-        self._log = []
-        observation = {"prompt": task.prompt if task else "", "tools": sorted(self._allowed)}
+        self.__log = []
+        observation = {"prompt": task.prompt if task else "", "tools": sorted(self.__allowed)}
         return _canonical(observation), {"tools": self.tool_specs()}
 
     def load_state(self, raw_state: dict[str, Any]) -> dict[str, Any]:
@@ -250,15 +250,15 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
                 except json.JSONDecodeError as exc:
                     arguments = {"__invalid_json__": str(exc)}
             result = self.call(str(action.get("tool", "")), arguments)
-        truncated = self._max_steps is not None and len(self._log) >= self._max_steps
+        truncated = self.__max_steps is not None and len(self.__log) >= self.__max_steps
         observation = _canonical(result.model_dump(exclude_none=True))
-        return observation, 0.0, False, truncated, {"result": result, "step": len(self._log) - 1}
+        return observation, 0.0, False, truncated, {"result": result, "step": len(self.__log) - 1}
 
     # -- the tool plane -----------------------------------------------------------------------
 
     def tool_specs(self) -> list[ToolSpec]:
         """Specs of the tools this episode allows, in declaration order."""
-        return [d.spec for n, d in self.tools.items() if n in self._allowed]
+        return [d.spec for n, d in self.tools.items() if n in self.__allowed]
 
     def call(self, name: str, arguments: Any) -> ToolResult:
         """Execute one tool call under the allow-list, log it, and return its result."""
@@ -266,10 +266,10 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         when = self.clock.iso()
         refused = False
         normalized: dict[str, Any] | None = None
-        if name not in self.tools or name not in self._allowed:
+        if name not in self.tools or name not in self.__allowed:
             refused = name in self.tools
             kind = "refused" if refused else "unknown_tool"
-            allowed = ", ".join(sorted(self._allowed))
+            allowed = ", ".join(sorted(self.__allowed))
             result = ToolResult.failure(
                 kind, f"tool {name!r} is not available in this task; available tools: {allowed}"
             )
@@ -293,9 +293,9 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
                 normalized = parsed.model_dump(mode="json")
                 result = self._execute(definition, parsed)
         changed = _canonical(self.state) != before
-        self._log.append(
+        self.__log.append(
             ToolLogEntry(
-                step=len(self._log),
+                step=len(self.__log),
                 tool=name,
                 arguments=copy.deepcopy(arguments),
                 normalized=normalized,
@@ -326,11 +326,11 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
 
     @property
     def tool_log(self) -> list[ToolLogEntry]:
-        return list(self._log)
+        return list(self.__log)
 
     def finalize(self) -> Finalized:
         """Final state, its diff from the initial state (RFC 6902 ops) and the tool log."""
-        diff = jsonpatch.make_patch(self._initial, self.state).patch
+        diff = jsonpatch.make_patch(self.__initial, self.state).patch
         return Finalized(
             final_state=copy.deepcopy(self.state), state_diff=diff, tool_log=self.tool_log
         )

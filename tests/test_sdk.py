@@ -183,3 +183,33 @@ def test_multi_line_summary_becomes_one_paragraph():
         == "Read a counter, which may have been bumped by anyone.\n\nSecond paragraph."
     )
     assert spec.parameters["properties"]["key"]["description"] == "Which counter."
+
+
+def test_sequential_ids_do_not_depend_on_the_seed():
+    from envs.clock import IdSource
+
+    a, b = IdSource(1), IdSource(2)
+    assert [a.sequence("Q"), a.sequence("Q"), a.sequence("R")] == ["Q-0001", "Q-0002", "R-0001"]
+    assert b.sequence("Q") == "Q-0001"
+
+
+def test_subclass_helpers_cannot_clobber_the_base_class_bookkeeping():
+    class Noisy(Counter):
+        name = "noisy_test"
+
+        def _log(self, line: str) -> None:  # a natural helper name in an environment
+            self.state["counters"][line] = 0
+
+        @tool
+        def note(self, line: str) -> None:
+            """Record a line.
+
+            Args:
+                line: The line.
+            """
+            self._log(line)
+
+    env = Noisy()
+    env.reset(options={"state": {}})
+    assert env.call("note", {"line": "x"}).ok
+    assert [e.tool for e in env.tool_log] == ["note"]
