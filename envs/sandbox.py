@@ -8,16 +8,25 @@ orchestrator alone calls `finalize` to collect the authoritative record.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from envs.protocol import Finalized, ToolResult, ToolSpec
-from envs.registry import environment_for
+from envs.registry import environment_for, load_environment_module
+from envs.sandbox_options import SandboxOptions
+from envs.sdk import ToolEnv
 from envs.task import Task
 
 
 class Session(Protocol):
+    """One episode. `agent_url`/`mcp_url` (with `agent_token` as Bearer) let a harness in another
+    process reach the agent plane; they are None for the in-process backend."""
+
     session_id: str
     tools: list[ToolSpec]
+    agent_url: str | None
+    mcp_url: str | None
+    agent_token: str | None
 
     def call(self, tool: str, arguments: Any) -> ToolResult: ...
 
@@ -37,9 +46,20 @@ class Sandbox(Protocol):
 class InProcessSession:
     """A session whose environment lives in this process: the embedded default."""
 
-    def __init__(self, task: Task, seed: int, session_id: str) -> None:
+    agent_url: str | None = None
+    mcp_url: str | None = None
+    agent_token: str | None = None
+
+    def __init__(
+        self,
+        task: Task,
+        seed: int,
+        session_id: str,
+        extra: Mapping[str, type[ToolEnv]] | None = None,
+    ) -> None:
         self.session_id = session_id
-        self._env = environment_for(task)()
+        extra = extra or {}
+        self._env = (extra.get(task.environment) or environment_for(task))()
         self._env.reset(seed=seed, options={"task": task})
         self.tools = self._env.tool_specs()
 
@@ -56,11 +76,15 @@ class InProcessSession:
 class InProcessSandbox:
     name = "inprocess"
 
-    def __init__(self) -> None:
+    def __init__(self, options: SandboxOptions | None = None) -> None:
         self._ids = itertools.count(1)
+        options = options or SandboxOptions.from_env()
+        self._extra: dict[str, type[ToolEnv]] = {}
+        for module in options.env_modules:
+            self._extra.update(load_environment_module(module, options.env_paths))
 
     def open(self, task: Task, seed: int) -> Session:
-        return InProcessSession(task, seed, f"inproc-{next(self._ids)}")
+        return InProcessSession(task, seed, f"inproc-{next(self._ids)}", self._extra)
 
     def close(self) -> None:
         pass
@@ -69,8 +93,19 @@ class InProcessSandbox:
 SANDBOX_KINDS = ("inprocess", "process", "docker")
 
 
-def make_sandbox(kind: str) -> Sandbox:
-    """The sandbox backend named `kind` (`inprocess`, `process` or `docker`)."""
+def make_sandbox(kind: str, options: SandboxOptions | None = None) -> Sandbox:
+    """The sandbox backend named `kind` (`inprocess`, `process` or `docker`).
+
+    `options` (default: from `VALUEGYM_SANDBOX_*` variables) configure the server backends.
+    """
     if kind == "inprocess":
-        return InProcessSandbox()
+        return InProcessSandbox(options)
+    if kind == "process":
+        from envs.process_sandbox import ProcessSandbox
+
+        return ProcessSandbox(options)
+    if kind == "docker":
+        from envs.docker_sandbox import DockerSandbox
+
+        return DockerSandbox(options)
     raise ValueError(f"unknown sandbox {kind!r}; choose one of {', '.join(SANDBOX_KINDS)}")

@@ -35,6 +35,12 @@ class ModelEndpoint(BaseModel):
             return os.environ.get(self.api_key_env, "")
         return "not-needed"
 
+    def key_problem(self) -> str | None:
+        """Why the key cannot be had (its variable is unset), said without the key; or None."""
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            return f"model endpoint {self.name!r}: ${self.api_key_env} (its API key) is not set"
+        return None
+
 
 class EndpointError(ValueError):
     pass
@@ -86,5 +92,5 @@ def save_endpoint(endpoint: ModelEndpoint, path: Path) -> None:
     if path.exists():
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {"endpoints": {}}
         data.setdefault("endpoints", {})
-    data["endpoints"][endpoint.name] = endpoint.model_dump(exclude={"name"})
+    data["endpoints"][endpoint.name] = endpoint.model_dump(exclude={"name"}, exclude_none=True)
     path.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")

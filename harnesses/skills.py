@@ -19,10 +19,27 @@ class Skill(BaseModel):
     path: str
     body: str
     references: list[str] = Field(default_factory=list, description="Other files in the folder.")
+    reference_texts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Contents of the small text references, so a run's snapshot is complete.",
+    )
 
 
 class SkillError(ValueError):
     pass
+
+
+MAX_REFERENCE_BYTES = 32_000
+
+
+def _read_reference(path: Path) -> str | None:
+    """A reference file's text when it is small UTF-8 text (harnesses inline it), else None."""
+    if path.stat().st_size > MAX_REFERENCE_BYTES:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return None
 
 
 def load_skill(path: Path) -> Skill:
@@ -45,12 +62,14 @@ def load_skill(path: Path) -> Skill:
     references = sorted(
         str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p != skill_file
     )
+    texts = {name: _read_reference(folder / name) for name in references}
     return Skill(
         name=meta["name"],
         description=meta["description"],
         path=str(folder),
         body=body.strip(),
         references=references,
+        reference_texts={name: text for name, text in texts.items() if text is not None},
     )
 
 
@@ -61,4 +80,6 @@ def system_prompt_section(skills: list[Skill]) -> str:
     parts = ["# Skills", "Follow these skills while you work."]
     for skill in skills:
         parts.append(f"## {skill.name}\n{skill.description}\n\n{skill.body}")
+        for name, text in skill.reference_texts.items():
+            parts.append(f"### {skill.name}/{name}\n{text.strip()}")
     return "\n\n".join(parts)

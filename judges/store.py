@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from judges.verdict import Judgment
@@ -41,21 +42,42 @@ def judge_run(
     judge_key: str,
     trajectories: Iterable[Trajectory],
     score: Callable[[Trajectory], Judgment],
+    concurrency: int = 1,
+    on_judgment: Callable[[Judgment], None] | None = None,
 ) -> dict[str, Judgment]:
-    """Score every episode not yet judged under `judge_key`, appending as it goes (resumable)."""
+    """Score every episode not yet judged under `judge_key`, appending as it goes (resumable).
+
+    With `concurrency` > 1 episodes are judged in threads and written as they finish; if one
+    raises (an unreachable endpoint), the rest are cancelled and what finished stays written.
+    """
     path = judgment_path(run_dir, judge_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     _cut_torn_tail(path)
     done = read_judgments(run_dir, judge_key)
+    todo = [t for t in trajectories if t.episode_id not in done]
     with path.open("a", encoding="utf-8") as handle:
-        for trajectory in trajectories:
-            if trajectory.episode_id in done:
-                continue
-            judgment = score(trajectory)
+
+        def write(judgment: Judgment) -> None:
             handle.write(judgment.model_dump_json() + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-            done[trajectory.episode_id] = judgment
+            done[judgment.episode_id] = judgment
+            if on_judgment:
+                on_judgment(judgment)
+
+        if concurrency <= 1:
+            for trajectory in todo:
+                write(score(trajectory))
+            return done
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            futures = [pool.submit(score, t) for t in todo]
+            try:
+                for future in as_completed(futures):
+                    write(future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     return done
 
 

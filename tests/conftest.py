@@ -40,3 +40,25 @@ def write_yaml(path: Path, data: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """The sandbox image, built once per test session (cached layers make it quick).
+
+    Without Docker the tests that need it skip, unless VALUEGYM_REQUIRE_DOCKER=1 (CI), where
+    they fail instead.
+    """
+    import os
+
+    from envs.docker_sandbox import docker_client
+    from envs.remote import SandboxUnavailable
+    from envs.sandbox_image import build_image
+
+    try:
+        client = docker_client()
+    except SandboxUnavailable as exc:
+        if os.environ.get("VALUEGYM_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"VALUEGYM_REQUIRE_DOCKER=1 but {exc}")
+        pytest.skip(f"Docker is not available: {exc}")
+    return build_image(client=client).image

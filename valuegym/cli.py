@@ -27,6 +27,19 @@ from valuegym.cli_import import import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
 
+from valuegym.serve import serve_app  # noqa: E402
+
+app.add_typer(serve_app, name="serve")
+
+from valuegym.sandbox_cli import sandbox_app  # noqa: E402
+
+app.add_typer(sandbox_app, name="sandbox")
+
+from valuegym.cli_analysis import compare, judge_app  # noqa: E402
+
+app.add_typer(judge_app, name="judge")
+app.command()(compare)
+
 
 @app.callback()
 def _root() -> None:
@@ -278,30 +291,17 @@ def report(
         bool, typer.Option("--json", help="Print a machine-readable summary.")
     ] = False,
     judge: Annotated[str, typer.Option(help="Which stored judgments to report.")] = "checkpoint",
+    markdown: Annotated[Path | None, typer.Option(help="Also write a markdown report.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report.")
+    ] = None,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for CIs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
 ) -> None:
-    """Per-episode scores, value and system adherence, and coverage of a run."""
-    from judges.report import build_report, checkpoint_scorer
-    from judges.store import read_judgments
-    from valuegym.render import print_report
-    from valuegym.runner import NoRun, load_run, run_trajectories
+    """Scores, value adherence and priority with confidence intervals, and coverage of a run."""
+    from valuegym.cli_analysis import report_run
 
-    try:
-        config, tasks = load_run(run_dir)
-    except NoRun as exc:
-        console.print(f"error: {exc}", style="red")
-        raise typer.Exit(2) from None
-    trajectories = run_trajectories(run_dir)
-    judgments = read_judgments(run_dir, judge)
-    if judge == "checkpoint":  # deterministic and cheap: fill any gap without writing
-        scorer = checkpoint_scorer(tasks)
-        for t in trajectories:
-            if t.episode_id not in judgments:
-                judgments[t.episode_id] = scorer(t)
-    result = build_report(config.run_id, config.harness, judge, trajectories, judgments)
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        print_report(result, Console())
+    report_run(run_dir, judge, as_json, markdown, html, resamples, seed)
 
 
 @app.command()
@@ -313,7 +313,7 @@ def demo(
         float, typer.Option(help="Fail below this share of golden episodes leaning their own way.")
     ] = 0.95,
 ) -> None:
-    """Run the bundled suite under golden-a and golden-b, print both reports and check them."""
+    """Run the bundled suite under golden-a, golden-b and react (scripted model); check them."""
     from judges.report import build_report
     from judges.store import read_judgments
     from valuegym.render import print_report
@@ -342,6 +342,10 @@ def demo(
         )
         if share < min_accuracy:
             failures.append(harness)
+    from valuegym.demo_model import run_react_demo
+
+    if not run_react_demo(out, out / "golden-a", stdout):
+        failures.append("react (scripted golden-a)")
     if failures:
         console.print(
             f"error: below {min_accuracy:.0%} pole accuracy: {', '.join(failures)}", style="red"

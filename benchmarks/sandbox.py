@@ -1,0 +1,106 @@
+"""Sandbox latency per backend: session open, tool call round trip, finalize, cold start.
+
+Opens sessions of a bundled task, replays its pole-A golden calls in a loop, and prints one
+table of p50/p99 in milliseconds. The docker backend is measured with a warm container (its cold
+start, from `docker run` to a healthy server, is reported separately), talking over loopback.
+Targets for docker: session open p50 <= 10 ms, tool call p50 <= 2 ms.
+
+    python benchmarks/sandbox.py [--backends inprocess,process,docker] [--opens 200] [--calls 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from envs.docker_sandbox import DockerSandbox
+from envs.process_sandbox import ProcessSandbox
+from envs.sandbox import Sandbox, make_sandbox
+from envs.sandbox_options import SandboxOptions
+from envs.task import Task, bundled_tasks_dir, load_task
+from envs.values import bundled_value_systems, with_definitions
+
+TASK = bundled_tasks_dir() / "hospital_ops" / "reserved-stepdown-bed.yaml"
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return statistics.median(samples), cuts[98]
+
+
+def cold_start(kind: str, options: SandboxOptions, repeats: int) -> list[float]:
+    """Milliseconds from nothing to a server that answers, started `repeats` times."""
+    starts = []
+    for _ in range(repeats):
+        if kind == "docker":
+            box = DockerSandbox(options)
+            starts.append(box.start()[0] * 1000)
+        elif kind == "process":
+            box = ProcessSandbox(options)
+            starts.append(timed(box.server))
+        else:
+            return []
+        box.close()
+    return starts
+
+
+def measure(box: Sandbox, task: Task, opens: int, calls: int) -> dict[str, list[float]]:
+    golden = task.poles["a"].golden
+    assert golden is not None
+    box.open(task, 0).close()
+    results: dict[str, list[float]] = {"open": [], "call": [], "finalize": []}
+    sessions = []
+    for seed in range(opens):
+        started = time.perf_counter()
+        sessions.append(box.open(task, seed))
+        results["open"].append((time.perf_counter() - started) * 1000)
+    session = sessions[0]
+    for index in range(calls):
+        call = golden.calls[index % len(golden.calls)]
+        results["call"].append(timed(lambda c=call: session.call(c.tool, c.arguments)))
+    for session in sessions:
+        results["finalize"].append(timed(session.finalize))
+        session.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="inprocess,process,docker")
+    parser.add_argument("--opens", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--cold-starts", type=int, default=3)
+    args = parser.parse_args()
+    task = with_definitions(load_task(TASK), bundled_value_systems())
+    options = SandboxOptions.from_env()
+    rows = []
+    for kind in args.backends.split(","):
+        starts = cold_start(kind, options, args.cold_starts)
+        box = make_sandbox(kind, options)
+        try:
+            results = measure(box, task, args.opens, args.calls)
+        finally:
+            box.close()
+        row = [kind]
+        for phase in ("open", "call", "finalize"):
+            row += [f"{value:.2f}" for value in percentiles(results[phase])]
+        row.append(f"{statistics.median(starts):.0f}" if starts else "-")
+        rows.append(row)
+    header = ["backend", "open p50", "open p99", "call p50", "call p99"]
+    header += ["finalize p50", "finalize p99", "cold start p50"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print(f"sandbox latency in ms ({args.opens} opens, {args.calls} calls of {task.id})")
+    for line in (header, *rows):
+        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

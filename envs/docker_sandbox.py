@@ -1,0 +1,352 @@
+"""The docker backend: warm, hardened containers, each hosting many sessions.
+
+A container runs the sandbox server with no network at all (`network_mode=none`: only its own
+loopback), a read-only root filesystem and a small `noexec` tmpfs, every capability dropped,
+`no-new-privileges`, a non-root user, and memory and process limits. The orchestrator reaches
+the server through a Unix socket in a private host folder mounted into the container; opening a
+session is one request to an already running server, never a container start. Containers carry
+labels so `valuegym sandbox prune` can find leaked ones, and exit by themselves when idle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.models.containers import Container
+from pydantic import BaseModel
+
+from envs.relay import UnixRelay
+from envs.remote import RemoteSession, SandboxError, SandboxUnavailable, ServerClient
+from envs.sandbox_options import SandboxOptions
+from envs.server.api import CONTROL_TOKEN_ENV
+from envs.task import Task
+
+log = logging.getLogger(__name__)
+
+LABEL = "valuegym.sandbox"
+OWNER_LABEL = "valuegym.owner"
+RUNTIME_LABEL = "valuegym.runtime-dir"
+SOURCE_LABEL = "valuegym.source"
+CONTAINER_USER = "10001:10001"
+SOCKET_DIR = "/run/valuegym"
+SOCKET_PATH = f"{SOCKET_DIR}/server.sock"
+ENV_PATHS_DIR = "/opt/valuegym/env-paths"
+
+
+def docker_client() -> docker.DockerClient:
+    """A client for the local Docker engine, or `SandboxUnavailable` saying why there is none."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise SandboxUnavailable(f"cannot reach the Docker engine: {exc}") from exc
+    return client
+
+
+def owner_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _hardening(options: SandboxOptions) -> dict[str, Any]:
+    """The `containers.run` arguments that confine a sandbox container."""
+    return {
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={options.tmpfs_size}"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "user": CONTAINER_USER,
+        "mem_limit": options.memory,
+        "memswap_limit": options.memory,
+        "pids_limit": options.pids_limit,
+        "nano_cpus": int(options.cpus * 1e9) if options.cpus else None,
+        "init": True,
+    }
+
+
+class SandboxContainer:
+    """One running container with its server, the client for it and (on demand) a relay."""
+
+    def __init__(self, client: docker.DockerClient, options: SandboxOptions, runtime: Path):
+        started = time.monotonic()
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="c-", dir=runtime))
+        self.socket_dir.chmod(0o777)  # the container's user creates its socket here
+        token = secrets.token_urlsafe(32)
+        command = ["--uds", SOCKET_PATH, "--lease-s", str(options.lease_s)]
+        command += ["--idle-exit-s", str(options.idle_exit_s)]
+        volumes = {str(self.socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}}
+        for index, path in enumerate(options.env_paths):
+            volumes[str(Path(path).resolve())] = {"bind": f"{ENV_PATHS_DIR}/{index}", "mode": "ro"}
+            command += ["--env-path", f"{ENV_PATHS_DIR}/{index}"]
+        for module in options.env_modules:
+            command += ["--env-module", module]
+        self.container: Container = client.containers.run(
+            options.image,
+            command=command,
+            name=f"valuegym-sandbox-{secrets.token_hex(4)}",
+            detach=True,
+            environment={CONTROL_TOKEN_ENV: token},
+            volumes=volumes,
+            labels={LABEL: "1", OWNER_LABEL: owner_label(), RUNTIME_LABEL: str(self.socket_dir)},
+            **_hardening(options),
+        )
+        self.name: str = self.container.name or self.container.id or "?"
+        self._relay: UnixRelay | None = None
+        self._relay_lock = threading.Lock()
+        self.client = ServerClient(
+            "http://sandbox",
+            token,
+            uds=str(self.socket_dir / "server.sock"),
+            timeout_s=options.request_timeout_s,
+            describe=self.describe,
+            public_url=self.relay_url,
+        )
+        self._wait_ready(options.startup_timeout_s)
+        self.cold_start_s = time.monotonic() - started
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        delay = 0.005
+        while True:
+            try:
+                self.client.health()
+                return
+            except SandboxUnavailable:
+                if not self.alive() or time.monotonic() > deadline:
+                    logs = self.logs()
+                    self.stop()
+                    raise SandboxUnavailable(
+                        f"sandbox container {self.name} did not start: {self.describe()}"
+                        + (f"; its log ends: {logs}" if logs else "")
+                    ) from None
+            time.sleep(delay)  # readiness poll of a socket that does not exist yet
+            delay = min(delay * 2, 0.1)
+
+    def state(self) -> dict[str, Any] | None:
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            return None
+        return dict(self.container.attrs.get("State", {}))
+
+    def alive(self) -> bool:
+        state = self.state()
+        return bool(state and state.get("Running"))
+
+    def describe(self) -> str:
+        state = self.state()
+        if state and state.get("Running"):
+            # a lost connection usually means the container is dying: let its state catch up
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                self.container.wait(timeout=1)
+            state = self.state()
+        if state is None:
+            return f"sandbox container {self.name} no longer exists"
+        if state.get("Running"):
+            return f"sandbox container {self.name} is running but not answering"
+        code = state.get("ExitCode")
+        why = [f"exit code {code}"]
+        if code == 137:
+            why.append("killed")
+        if state.get("OOMKilled"):
+            why.append("out of memory")
+        if state.get("Error"):
+            why.append(str(state["Error"]))
+        return f"sandbox container {self.name} {state.get('Status', 'stopped')} ({', '.join(why)})"
+
+    def logs(self, lines: int = 5) -> str:
+        with contextlib.suppress(docker.errors.DockerException):
+            text = self.container.logs(tail=lines).decode(errors="replace").strip()
+            return " | ".join(text.splitlines())
+        return ""
+
+    def relay_url(self) -> str:
+        with self._relay_lock:
+            if self._relay is None:
+                self._relay = UnixRelay(str(self.socket_dir / "server.sock"))
+            return self._relay.url
+
+    def stop(self) -> None:
+        self.client.close()
+        with self._relay_lock:
+            if self._relay is not None:
+                self._relay.close()
+                self._relay = None
+        with contextlib.suppress(docker.errors.NotFound):
+            self.container.remove(force=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+class DockerSandbox:
+    """A warm pool of `pool_size` sandbox containers; sessions are spread over them in turn.
+
+    A container that dies costs the episodes it was hosting (recorded as errors by the runner)
+    and is replaced on the next open.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self, options: SandboxOptions | None = None, client: docker.DockerClient | None = None
+    ) -> None:
+        self.options = options or SandboxOptions.from_env()
+        self._client = client
+        self._containers: list[SandboxContainer] = []
+        self._lock = threading.Lock()
+        self._turn = itertools.count()
+        self._runtime: Path | None = None
+
+    @property
+    def containers(self) -> list[SandboxContainer]:
+        return list(self._containers)
+
+    def docker(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def _check_image(self) -> None:
+        try:
+            image = self.docker().images.get(self.options.image)
+        except docker.errors.ImageNotFound:
+            raise SandboxError(
+                f"no sandbox image {self.options.image!r}: build it with `valuegym sandbox build`"
+            ) from None
+        from envs.sandbox_image import source_fingerprint
+
+        built_from = (image.labels or {}).get(SOURCE_LABEL)
+        if built_from and built_from != source_fingerprint():
+            log.warning(
+                "sandbox image %s was built from other valuegym sources; "
+                "rebuild it with `valuegym sandbox build`",
+                self.options.image,
+            )
+
+    def start(self) -> list[float]:
+        """Bring the pool up to `pool_size` running containers; returns their cold starts (s)."""
+        with self._lock:
+            return self._fill()
+
+    def _fill(self) -> list[float]:
+        missing = self.options.pool_size - len(self._containers)
+        if missing <= 0:
+            return []
+        if self._runtime is None:
+            self._check_image()
+            self._runtime = Path(tempfile.mkdtemp(prefix="valuegym-docker-"))
+        client, runtime = self.docker(), self._runtime
+        with ThreadPoolExecutor(max_workers=missing) as pool:
+            futures = [
+                pool.submit(SandboxContainer, client, self.options, runtime) for _ in range(missing)
+            ]
+            errors: list[BaseException] = []
+            for future in futures:
+                try:
+                    self._containers.append(future.result())
+                except (docker.errors.DockerException, SandboxError) as exc:
+                    errors.append(exc)
+        if errors:
+            raise SandboxUnavailable(f"could not start sandbox containers: {errors[0]}")
+        return [c.cold_start_s for c in self._containers[-missing:]]
+
+    def _pick(self) -> SandboxContainer:
+        with self._lock:
+            self._fill()
+            return self._containers[next(self._turn) % len(self._containers)]
+
+    def _retire(self, container: SandboxContainer) -> None:
+        with self._lock:
+            if container in self._containers:
+                self._containers.remove(container)
+        container.stop()
+
+    def open(self, task: Task, seed: int) -> RemoteSession:
+        container = self._pick()
+        try:
+            return container.client.open(task, seed, self.options.lease_s)
+        except SandboxUnavailable:
+            if container.alive():
+                raise
+            log.warning("replacing dead sandbox container: %s", container.describe())
+            self._retire(container)
+        return self._pick().client.open(task, seed, self.options.lease_s)
+
+    def close(self) -> None:
+        with self._lock:
+            containers, self._containers = self._containers, []
+            for container in containers:
+                container.stop()
+            if self._runtime is not None:
+                shutil.rmtree(self._runtime, ignore_errors=True)
+                self._runtime = None
+
+
+class PrunedContainer(BaseModel):
+    name: str
+    status: str
+    owner: str
+    reason: str
+
+
+def _owner_gone(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's orchestrator: only --all may touch it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def prune_containers(
+    client: docker.DockerClient | None = None, everything: bool = False
+) -> list[PrunedContainer]:
+    """Remove leaked sandbox containers: stopped ones and those whose orchestrator is gone.
+
+    With `everything`, remove every valuegym sandbox container, in use or not.
+    """
+    client = client or docker_client()
+    pruned = []
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        labels = container.labels or {}
+        owner = labels.get(OWNER_LABEL, "")
+        if everything:
+            reason = "--all"
+        elif container.status != "running":
+            reason = f"{container.status}"
+        elif _owner_gone(owner):
+            reason = f"its orchestrator ({owner}) is gone"
+        else:
+            continue
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+        runtime = labels.get(RUNTIME_LABEL)
+        if runtime and Path(runtime).name.startswith("c-"):
+            shutil.rmtree(runtime, ignore_errors=True)
+        pruned.append(
+            PrunedContainer(
+                name=container.name or container.id or "?",
+                status=container.status,
+                owner=owner,
+                reason=reason,
+            )
+        )
+    return pruned

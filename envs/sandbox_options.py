@@ -1,0 +1,56 @@
+"""Settings of the server-backed sandboxes (process and docker), with environment overrides."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_IMAGE = "valuegym-sandbox:latest"
+
+ENV_PREFIX = "VALUEGYM_SANDBOX_"
+_LIST_FIELDS = {"env_modules": ",", "env_paths": os.pathsep}
+
+
+class SandboxOptions(BaseModel):
+    """How sandbox servers are started. Every field can be set from the environment as
+    `VALUEGYM_SANDBOX_<FIELD>` (e.g. `VALUEGYM_SANDBOX_POOL_SIZE=4`); lists are comma
+    separated (`env_paths`: separated like PATH)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_modules: list[str] = Field(
+        default_factory=list, description="Extra modules whose environments the server hosts."
+    )
+    env_paths: list[Path] = Field(
+        default_factory=list,
+        description="Folders the extra modules are found in (mounted read-only in containers).",
+    )
+    lease_s: float = Field(default=900.0, gt=0, description="A session's idle lease.")
+    idle_exit_s: float = Field(
+        default=600.0, ge=0, description="A server with no session exits after this long idle."
+    )
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    startup_timeout_s: float = Field(default=60.0, gt=0)
+    image: str = Field(default=DEFAULT_IMAGE, description="Docker: the sandbox image.")
+    pool_size: int = Field(default=1, ge=1, description="Docker: warm containers kept running.")
+    memory: str = Field(default="512m", description="Docker: memory limit per container.")
+    pids_limit: int = Field(default=256, ge=16, description="Docker: process limit per container.")
+    cpus: float | None = Field(default=None, gt=0, description="Docker: CPU limit per container.")
+    tmpfs_size: str = Field(default="64m", description="Docker: size of the writable /tmp.")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> SandboxOptions:
+        environ = os.environ if environ is None else environ
+        data: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            sep = _LIST_FIELDS.get(name)
+            data[name] = [part for part in raw.split(sep) if part] if sep else raw
+        return cls.model_validate({**data, **overrides})

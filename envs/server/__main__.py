@@ -1,0 +1,99 @@
+"""`python -m envs.server`: run the sandbox server (the control token comes from the environment).
+
+On start it prints one JSON line to stdout, `{"event": "ready", "url": ...}`, once it accepts
+connections; backends that start it wait for that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from envs.registry import load_environment_module
+from envs.server.api import CONTROL_TOKEN_ENV
+from envs.server.app import SandboxServer
+from envs.server.sessions import SessionTable
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m envs.server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="TCP address to listen on.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one.")
+    parser.add_argument("--uds", type=Path, help="Listen on this Unix socket instead of TCP.")
+    parser.add_argument("--lease-s", type=float, default=900.0, help="Default session lease.")
+    parser.add_argument(
+        "--idle-exit-s",
+        type=float,
+        default=0.0,
+        help="Exit after this long with no session and no request (0: never).",
+    )
+    parser.add_argument(
+        "--env-module",
+        action="append",
+        default=[],
+        help="Also host the environments of this module (repeatable).",
+    )
+    parser.add_argument(
+        "--env-path",
+        action="append",
+        type=Path,
+        default=[],
+        help="Folder to find --env-module modules in (repeatable).",
+    )
+    return parser.parse_args(argv)
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Prints the ready line once the listening socket accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, where: dict[str, object]) -> None:
+        super().__init__(config)
+        self._where = where
+
+    async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        await super().startup(sockets)
+        if not self.started:
+            return
+        where = dict(self._where)
+        if "port" in where and self.servers:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            where = {"url": f"http://{where['host']}:{port}"}
+        print(json.dumps({"event": "ready", "pid": os.getpid(), **where}), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    token = os.environ.get(CONTROL_TOKEN_ENV, "")
+    if not token:
+        print(f"error: set {CONTROL_TOKEN_ENV} to the control token", file=sys.stderr)
+        return 2
+    extra = {}
+    for module in args.env_module:
+        extra.update(load_environment_module(module, args.env_path))
+    table = SessionTable(extra, default_lease_s=args.lease_s)
+    server: uvicorn.Server | None = None
+
+    def stop() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = SandboxServer(table, token, idle_exit_s=args.idle_exit_s or None, on_idle=stop).app()
+    common = {"log_level": "warning", "access_log": False, "lifespan": "on"}
+    if args.uds:
+        config = uvicorn.Config(app, uds=str(args.uds), **common)  # type: ignore[arg-type]
+        where: dict[str, object] = {"uds": str(args.uds)}
+    else:
+        config = uvicorn.Config(app, host=args.host, port=args.port, **common)  # type: ignore[arg-type]
+        where = {"host": args.host, "port": args.port}
+    server = _AnnouncingServer(config, where)
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The `react` harness: a native function-calling loop on the official OpenAI client.
+
+Each turn sends the whole conversation and the task's tool definitions; tool calls run through
+the session (so any sandbox backend works) and their results go back as tool messages, until
+the model answers without a tool call. Every end is recorded: finished, max_steps, timeout or
+error, with the transcript so far.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from harnesses.base import EpisodeContext, HarnessResult
+from harnesses.models import ModelEndpoint
+from harnesses.prompts import system_prompt
+from harnesses.retry import ModelCallFailed, ModelCallTimeout, call_model
+from harnesses.tool_loop import ToolLoop
+from trajectories.schema import EpisodeStatus, Message, MessageToolCall, Usage
+
+
+def wire_message(message: Message) -> dict[str, Any]:
+    """A trajectory message in the Chat Completions request shape."""
+    body: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        body["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        body["tool_call_id"] = message.tool_call_id
+    return body
+
+
+def opening_messages(ctx: EpisodeContext) -> list[Message]:
+    return [
+        Message(role="system", content=system_prompt(ctx)),
+        Message(role="user", content=ctx.prompt),
+    ]
+
+
+def episode_deadline(ctx: EpisodeContext) -> float:
+    return ctx.deadline or time.monotonic() + ctx.config.timeout_s
+
+
+def require_model(ctx: EpisodeContext) -> ModelEndpoint | HarnessResult:
+    """The episode's model endpoint, or an error result saying why there is no usable one."""
+    if ctx.model is None:
+        return HarnessResult(
+            status="error",
+            error="this harness needs a model endpoint: pass --model NAME "
+            "(endpoints are named in valuegym.endpoints.yaml)",
+        )
+    problem = ctx.model.key_problem()
+    return HarnessResult(status="error", error=problem) if problem else ctx.model
+
+
+def _complete(
+    client: openai.OpenAI,
+    ctx: EpisodeContext,
+    model: ModelEndpoint,
+    messages: list[Message],
+    tools: list[dict[str, Any]],
+    timeout: float,
+) -> ChatCompletion:
+    extra: dict[str, Any] = {"tools": tools} if tools else {}
+    return client.chat.completions.create(
+        model=model.model,
+        messages=[wire_message(m) for m in messages],  # type: ignore[misc]
+        temperature=ctx.config.temperature,
+        seed=ctx.seed,
+        timeout=timeout,
+        **extra,
+    )
+
+
+def react(ctx: EpisodeContext) -> HarnessResult:
+    """Runs the model in a tool-calling loop until it answers without calling a tool."""
+    model = require_model(ctx)
+    if isinstance(model, HarnessResult):
+        return model
+    deadline = episode_deadline(ctx)
+    tools = [spec.openai() for spec in ctx.tools]
+    messages = opening_messages(ctx)
+    usage = Usage()
+    loop = ToolLoop(ctx)
+
+    def ended(
+        status: EpisodeStatus, error: str | None = None, answer: str | None = None
+    ) -> HarnessResult:
+        return HarnessResult(
+            status=status, messages=messages, final_answer=answer, error=error, usage=usage
+        )
+
+    try:
+        with openai.OpenAI(
+            base_url=model.base_url, api_key=model.api_key(), max_retries=0
+        ) as client:
+            while True:
+                response = call_model(
+                    lambda timeout: _complete(client, ctx, model, messages, tools, timeout),
+                    deadline,
+                )
+                usage.requests += 1
+                if response.usage:
+                    usage.prompt_tokens += response.usage.prompt_tokens
+                    usage.completion_tokens += response.usage.completion_tokens
+                if not response.choices:
+                    return ended("error", "the model endpoint returned no choices")
+                reply = response.choices[0].message
+                calls = [
+                    MessageToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+                    for c in reply.tool_calls or []
+                    if c.type == "function"
+                ]
+                messages.append(Message(role="assistant", content=reply.content, tool_calls=calls))
+                if not calls:
+                    return ended("finished", answer=reply.content or "")
+                results, ending = loop.run_turn(calls)
+                messages.extend(results)
+                if ending is not None:
+                    return ended(ending.status, ending.reason)
+    except ModelCallTimeout as exc:
+        return ended("timeout", str(exc))
+    except ModelCallFailed as exc:
+        return ended("error", str(exc))
+    except Exception as exc:  # a broken endpoint or session must not lose the transcript
+        return ended("error", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,305 @@
+"""The scripted policy server: a Starlette app served by uvicorn on a loopback socket.
+
+Routes: `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic), `GET /v1/models`
+and `GET /health`. The socket is bound and listening before the server thread starts, so a
+client can connect as soon as `start()` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
+
+import uvicorn
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from envs.task import Task
+from harnesses.scripted import wire_anthropic, wire_openai
+from harnesses.scripted.conversation import (
+    Conversation,
+    Policy,
+    PolicyError,
+    Reply,
+    estimate_tokens,
+    normalise_prompt,
+    split_model,
+)
+from harnesses.scripted.policies import load_policies
+from trajectories.schema import Message
+
+MAX_REMEMBERED_REQUESTS = 10_000
+ErrorBody = Callable[[int, str], dict[str, Any]]
+
+
+class _Failure(Exception):
+    def __init__(self, status: int, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"invalid request: {where}: {first['msg']}"
+
+
+class ScriptedApp:
+    """Request handling: find the policy and the task, ask the policy, speak the wire format."""
+
+    def __init__(self, tasks: list[Task], policies: Mapping[str, Policy]) -> None:
+        self._tasks = {normalise_prompt(t.prompt): t for t in tasks}
+        self._policies = dict(policies)
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing: asyncio.Event | None = None
+
+    @property
+    def policies(self) -> list[str]:
+        return sorted(self._policies)
+
+    def starlette(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            self._loop = asyncio.get_running_loop()
+            self._closing = asyncio.Event()
+            self._started.set()
+            yield
+
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._openai, methods=["POST"]),
+                Route("/v1/messages", self._anthropic, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/health", self._health, methods=["GET"]),
+            ],
+            lifespan=lifespan,
+        )
+
+    def wait_started(self, timeout: float) -> bool:
+        return self._started.wait(timeout)
+
+    def close(self) -> None:
+        """Wake replies that are still waiting out a delay, so shutdown does not wait for them."""
+        if self._loop is not None and self._closing is not None:
+            self._loop.call_soon_threadsafe(self._closing.set)
+
+    async def _delay(self, seconds: float) -> None:
+        closing = self._closing or asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), seconds)
+            raise _Failure(503, "the scripted server is shutting down")
+
+    def match_task(self, messages: list[Message]) -> Task | None:
+        """The task whose prompt is the first user message (or is quoted whole inside it)."""
+        first = next((m.content for m in messages if m.role == "user" and m.content), None)
+        if first is None:
+            return None
+        text = normalise_prompt(first)
+        if text in self._tasks:
+            return self._tasks[text]
+        return next((t for p, t in self._tasks.items() if p in text), None)
+
+    def _attempt(self, body: dict[str, Any]) -> int:
+        """How many times this exact request was seen before (bounded memory)."""
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        seen = self._attempts.pop(key, 0)
+        self._attempts[key] = seen + 1
+        while len(self._attempts) > MAX_REMEMBERED_REQUESTS:
+            self._attempts.popitem(last=False)
+        return seen
+
+    async def _reply(
+        self, request: Request, model_type: type[BaseModel], parts: Callable[[Any], Any]
+    ) -> tuple[Any, Conversation, Reply, str]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _Failure(400, f"invalid request: body is not JSON: {exc}") from None
+        try:
+            parsed = model_type.model_validate(body)
+        except ValidationError as exc:
+            raise _Failure(400, _validation_message(exc)) from None
+        name, param = split_model(parsed.model)  # type: ignore[attr-defined]
+        policy = self._policies.get(name)
+        if policy is None:
+            known = ", ".join(self.policies)
+            raise _Failure(404, f"no scripted policy named {name!r}; policies: {known}")
+        messages, tools = parts(parsed)
+        conversation = Conversation(
+            policy=name,
+            param=param,
+            messages=messages,
+            tools=tools,
+            task=self.match_task(messages),
+            seed=body.get("seed") if isinstance(body.get("seed"), int) else None,
+            attempt=self._attempt(body),
+            raw=body,
+        )
+        try:
+            reply = policy(conversation)
+        except PolicyError as exc:
+            raise _Failure(400, str(exc)) from None
+        except Exception as exc:  # a policy's bug must not kill the server
+            raise _Failure(500, f"policy {name!r} failed: {type(exc).__name__}: {exc}") from None
+        if reply.delay_s > 0:
+            await self._delay(reply.delay_s)
+        if reply.status != 200:
+            message = reply.error or f"scripted HTTP {reply.status}"
+            raise _Failure(reply.status, message, reply.retry_after_s)
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
+        return parsed, conversation, reply, digest
+
+    @staticmethod
+    def _error(failure: _Failure, body: ErrorBody) -> Response:
+        headers = {}
+        if failure.retry_after_s is not None:
+            headers = {
+                "retry-after-ms": str(int(failure.retry_after_s * 1000)),
+                "retry-after": str(max(1, round(failure.retry_after_s))),
+            }
+        return JSONResponse(body(failure.status, failure.message), failure.status, headers)
+
+    async def _serve(
+        self,
+        request: Request,
+        model_type: type[BaseModel],
+        parts: Callable[[Any], Any],
+        error_body: ErrorBody,
+        render: Callable[[Any, Conversation, Reply, str, int], Response],
+    ) -> Response:
+        try:
+            parsed, conversation, reply, digest = await self._reply(request, model_type, parts)
+        except _Failure as failure:
+            return self._error(failure, error_body)
+        prompt_tokens = estimate_tokens(json.dumps(conversation.raw.get("messages", [])))
+        return render(parsed, conversation, reply, digest, prompt_tokens)
+
+    async def _openai(self, request: Request) -> Response:
+        def render(parsed, conversation, reply, digest, prompt_tokens) -> Response:
+            args = (reply, parsed.model, f"chatcmpl-{digest}", conversation.turn, prompt_tokens)
+            if parsed.stream:
+                usage = bool((parsed.stream_options or {}).get("include_usage"))
+                return _sse(wire_openai.stream(*args, include_usage=usage))
+            return JSONResponse(wire_openai.completion(*args))
+
+        return await self._serve(
+            request,
+            wire_openai.ChatRequest,
+            wire_openai.conversation_parts,
+            wire_openai.error_body,
+            render,
+        )
+
+    async def _anthropic(self, request: Request) -> Response:
+        def render(parsed, conversation, reply, digest, prompt_tokens) -> Response:
+            args = (reply, parsed.model, f"msg_{digest}", conversation.turn, prompt_tokens)
+            if parsed.stream:
+                return _sse(wire_anthropic.stream(*args))
+            return JSONResponse(wire_anthropic.message(*args))
+
+        return await self._serve(
+            request,
+            wire_anthropic.MessagesRequest,
+            wire_anthropic.conversation_parts,
+            wire_anthropic.error_body,
+            render,
+        )
+
+    async def _models(self, _: Request) -> Response:
+        data = [{"id": n, "object": "model", "owned_by": "valuegym"} for n in self.policies]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _health(self, _: Request) -> Response:
+        return JSONResponse({"status": "ok", "policies": self.policies, "tasks": len(self._tasks)})
+
+
+def _sse(events: Iterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream")
+
+
+class ScriptedServer:
+    """The scripted server on a loopback port: `with ScriptedServer(tasks) as s: s.base_url`.
+
+    Port 0 picks a free port. `start()` serves from a background thread (tests, the demo);
+    `serve_forever()` serves from the calling thread until interrupted (`valuegym serve`).
+    """
+
+    def __init__(
+        self,
+        tasks: list[Task],
+        policies: Mapping[str, Policy] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.app = ScriptedApp(tasks, load_policies() if policies is None else policies)
+        self.host = host
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for
+        # sockets whose protocol says TCP; without it keep-alive requests stall ~40 ms each
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self._socket.listen(128)
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            self.app.starlette(),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL (Anthropic clients take `root_url`)."""
+        return f"{self.root_url}/v1"
+
+    def start(self, timeout: float = 10.0) -> ScriptedServer:
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"scripted-server-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        if not self.app.wait_started(timeout):
+            self.stop()
+            raise RuntimeError(f"scripted server on {self.root_url} did not start in {timeout}s")
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    def stop(self) -> None:
+        self.app.close()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._socket.close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

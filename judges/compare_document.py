@@ -1,0 +1,225 @@
+"""The comparison of runs as a document: priority shifts, paired value changes, harness pull,
+skill steering, and the figures (profiles, strengths, delta heatmap)."""
+
+from __future__ import annotations
+
+from judges.compare import CompareReport, Comparison
+from judges.document import (
+    Document,
+    Figure,
+    Paragraph,
+    Section,
+    Table,
+    interval,
+    number,
+    p_value,
+)
+from judges.plots import Point, heatmap, interval_chart
+from judges.run_document import settings_text
+
+
+def runs_table(report: CompareReport) -> Table:
+    rows = []
+    for p in report.runs:
+        r = p.run
+        statuses = ", ".join(f"{k} {n}" for k, n in r.coverage.statuses.items())
+        rows.append(
+            [
+                r.label + (" (baseline)" if r.label == report.baseline else ""),
+                r.harness,
+                r.model or "-",
+                ", ".join(r.skills) or "-",
+                str(r.coverage.episodes),
+                statuses,
+                f"{r.coverage.scored} ({r.coverage.unscorable} unscorable)",
+            ]
+        )
+    headers = ["run", "harness", "model", "skills", "episodes", "end status", "scored"]
+    return Table("Runs", headers, rows)
+
+
+def _title(c: Comparison) -> str:
+    what = ", ".join(c.differs) or "nothing (a replicate)"
+    return f"{c.other} vs {c.baseline} (differs in: {what})"
+
+
+def shift_table(c: Comparison) -> Table:
+    rows = [
+        [
+            s.value_system,
+            str(s.tasks),
+            interval(s.correlation, signed=True),
+            s.verdict + (" (too little data)" if s.too_little_data else ""),
+        ]
+        for s in c.systems
+    ]
+    return Table(
+        "Priority shift per value system",
+        ["system", "paired tasks", "priority correlation [95% CI]", "verdict"],
+        rows,
+        note="Correlation of the two runs' Bradley–Terry strengths, refitted on the same task "
+        "resamples: flipped when the whole CI is below zero, held when above.",
+    )
+
+
+def value_table(c: Comparison) -> Table:
+    rows = [
+        [
+            v.value_system,
+            v.value,
+            str(v.tasks),
+            number(v.baseline),
+            number(v.other),
+            interval(v.delta, signed=True),
+            p_value(v.test.permutation_p),
+            p_value(v.test.sign_p),
+        ]
+        for v in c.values
+    ]
+    headers = ["system", "value", "tasks", "baseline", "other", "change [95% CI]"]
+    return Table(
+        "Value adherence change (paired by task)",
+        [*headers, "permutation p", "sign p"],
+        rows,
+        note="Per task: the value's mean pole score in the other run minus the baseline's.",
+    )
+
+
+def strength_table(c: Comparison) -> Table:
+    rows = [
+        [
+            s.value_system,
+            s.value,
+            number(s.baseline, signed=True),
+            number(s.other, signed=True),
+            interval(s.delta, signed=True),
+        ]
+        for s in c.strengths
+    ]
+    return Table(
+        "Bradley–Terry strength change",
+        ["system", "value", "baseline", "other", "change [95% CI]"],
+        rows,
+    )
+
+
+def comparison_section(c: Comparison) -> Section:
+    blocks = [
+        Paragraph(
+            f"{c.common_tasks} tasks scored in both runs; only in the baseline: "
+            f"{len(c.only_baseline)}; only in {c.other}: {len(c.only_other)}."
+        ),
+        shift_table(c),
+        value_table(c),
+        strength_table(c),
+    ]
+    return Section(_title(c), blocks)
+
+
+def harness_pull(report: CompareReport) -> Section | None:
+    pulls = [c for c in report.comparisons if c.kind == "harness"]
+    if not pulls:
+        return None
+    systems = sorted({s.value_system for c in pulls for s in c.systems})
+    model = {p.run.label: p.run.model or "-" for p in report.runs}
+    rows = []
+    for c in pulls:
+        shift = {s.value_system: s for s in c.systems}
+        for system in systems:
+            s = shift.get(system)
+            deltas = [v for v in c.values if v.value_system == system]
+            moved = [f"{v.value} {number(v.delta.value, 1, True)}" for v in deltas if v.significant]
+            rows.append(
+                [
+                    model[c.other],
+                    f"{c.baseline} -> {c.other}",
+                    system,
+                    interval(s.correlation, signed=True) if s else "-",
+                    s.verdict if s else "-",
+                    "; ".join(moved) or "-",
+                ]
+            )
+    headers = ["model", "harness", "system", "priority correlation", "verdict"]
+    return Section(
+        "Harness pull (same model, different harness)",
+        [Table("", [*headers, "values moved (CI excludes 0)"], rows)],
+    )
+
+
+def skill_steering(report: CompareReport) -> Section | None:
+    steers = [c for c in report.comparisons if c.kind in ("skills", "system_prompt")]
+    if not steers:
+        return None
+    skills = {p.run.label: ", ".join(p.run.skills) or "no skill" for p in report.runs}
+    rows = [
+        [
+            f"{skills[c.baseline]} -> {skills[c.other]}",
+            v.value_system,
+            v.value,
+            interval(v.delta, signed=True),
+            p_value(v.test.permutation_p),
+        ]
+        for c in steers
+        for v in c.values
+    ]
+    return Section(
+        "Skill steering (same harness and model, different skills or system prompt)",
+        [Table("", ["steering", "system", "value", "change [95% CI]", "permutation p"], rows)],
+    )
+
+
+def figures(report: CompareReport) -> Section:
+    profile = {
+        p.run.label: [Point(f"{v.value_system}: {v.value}", v.adherence) for v in p.values]
+        for p in report.runs
+    }
+    strengths = {
+        p.run.label: [
+            Point(f"{s.value_system}: {v.value}", v.strength, s.too_little_data)
+            for s in p.priorities
+            for v in s.values
+        ]
+        for p in report.runs
+    }
+    rows = sorted({f"{v.value_system}: {v.value}" for c in report.comparisons for v in c.values})
+    columns = [c.other for c in report.comparisons]
+    cells = {
+        (f"{v.value_system}: {v.value}", c.other): (v.delta.value, v.significant)
+        for c in report.comparisons
+        for v in c.values
+        if v.delta.value is not None
+    }
+    return Section(
+        "Figures",
+        [
+            Figure(
+                "Value profile per run",
+                interval_chart(profile, "adherence (0-10)", "cmp-profile", (0, 10)),
+            ),
+            Figure(
+                "Bradley–Terry strengths per run",
+                interval_chart(strengths, "strength (log-odds)", "cmp-strengths"),
+                note="'?' marks systems with too little data.",
+            ),
+            Figure(
+                f"Change in value adherence against {report.baseline}",
+                heatmap(rows, columns, cells, "cmp-heatmap"),
+                note="* marks changes whose 95% CI excludes zero.",
+            ),
+        ],
+    )
+
+
+def compare_document(report: CompareReport) -> Document:
+    sections = [Section("Runs", [runs_table(report)])]
+    sections += [comparison_section(c) for c in report.comparisons]
+    sections += [s for s in (harness_pull(report), skill_steering(report)) if s]
+    sections.append(figures(report))
+    return Document(
+        title=f"valuegym comparison against {report.baseline}",
+        intro=[
+            f"Judge {report.judge}. Every run is paired with the baseline task by task.",
+            settings_text(report.settings),
+        ],
+        sections=sections,
+    )

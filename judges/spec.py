@@ -1,0 +1,75 @@
+"""Judge specifications on the command line, and the scorers they stand for.
+
+`checkpoint` is the deterministic judge; `rubric:NAME[,NAME...]` is the rubric judge with one
+or more named model endpoints (see `harnesses.models`). The specification, normalised, is also
+the key under which judgments are stored, so two configurations never share a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from envs.task import Task, swap_poles
+from judges.verdict import Judgment
+from trajectories.schema import Trajectory
+
+Scorer = Callable[[Trajectory], Judgment]
+
+
+class JudgeSpecError(ValueError):
+    pass
+
+
+def parse_judge(spec: str) -> tuple[str, list[str]]:
+    """`rubric:x,y` -> ("rubric", ["x", "y"]); `checkpoint` -> ("checkpoint", [])."""
+    kind, _, rest = spec.strip().partition(":")
+    if kind == "checkpoint" and not rest:
+        return "checkpoint", []
+    if kind == "rubric":
+        names = [n.strip() for n in rest.split(",") if n.strip()]
+        if not names:
+            raise JudgeSpecError(
+                f"--judge {spec!r}: name at least one model endpoint, e.g. rubric:local-qwen"
+            )
+        if len(set(names)) != len(names):
+            raise JudgeSpecError(f"--judge {spec!r}: an endpoint is named twice")
+        return "rubric", names
+    raise JudgeSpecError(
+        f"--judge {spec!r}: expected 'checkpoint' or 'rubric:<endpoint>[,<endpoint>...]'"
+    )
+
+
+def judge_key(spec: str) -> str:
+    kind, names = parse_judge(spec)
+    return kind if kind == "checkpoint" else "rubric:" + ",".join(names)
+
+
+def as_presented(task: Task, trajectory: Trajectory) -> Task:
+    """The task as the episode saw it: counterbalanced runs may present pole b as A."""
+    return swap_poles(task) if trajectory.swapped else task
+
+
+def make_scorer(
+    spec: str, tasks: list[Task], endpoints_file: Path | None = None, options=None
+) -> Scorer:
+    """A function judging one trajectory against its task under the given judge spec.
+
+    Raises `JudgeSpecError` for a bad spec and `harnesses.models.EndpointError` for an unknown
+    endpoint name.
+    """
+    from judges.report import checkpoint_scorer
+
+    kind, names = parse_judge(spec)
+    if kind == "checkpoint":
+        return checkpoint_scorer(tasks)
+    from harnesses.models import resolve_endpoint
+    from judges.rubric import RubricJudge
+
+    judge = RubricJudge([resolve_endpoint(n, endpoints_file) for n in names], options)
+    by_id = {t.id: t for t in tasks}
+
+    def score(trajectory: Trajectory) -> Judgment:
+        return judge(as_presented(by_id[trajectory.task_id], trajectory), trajectory)
+
+    return score

@@ -1,0 +1,109 @@
+"""`valuegym judge`, `judge calibrate`, `compare` and `report` files, on the bundled suite."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from judges.store import judgment_path
+from trajectories.journal import JOURNAL
+from valuegym.cli import app
+
+
+@pytest.fixture
+def run_copy(golden_dirs, tmp_path):
+    """A private copy of the golden-a run, free to be judged."""
+    return shutil.copytree(golden_dirs["golden-a"], tmp_path / "golden-a")
+
+
+def invoke(cli, *args: str, code: int = 0):
+    result = cli.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result
+
+
+def test_rescoring_adds_scores_beside_the_old_ones_and_resumes(cli, run_copy, judge_endpoints):
+    journal = (run_copy / JOURNAL).read_bytes()
+    invoke(cli, "judge", run_copy, "--judge", "checkpoint")
+    checkpoint = judgment_path(run_copy, "checkpoint").read_bytes()
+    out = invoke(
+        cli, "judge", run_copy, "--judge", "rubric:scripted-judge", "--endpoints", judge_endpoints
+    ).output
+    rubric = judgment_path(run_copy, "rubric:scripted-judge")
+    episodes = len(journal.splitlines())
+    assert f"{episodes}/{episodes} episodes judged by rubric:scripted-judge" in out
+    assert (run_copy / JOURNAL).read_bytes() == journal  # episodes untouched
+    assert judgment_path(run_copy, "checkpoint").read_bytes() == checkpoint  # old scores kept
+    # a killed judge left half its file and a torn line: the next run finishes it, no duplicates
+    lines = rubric.read_bytes().splitlines(keepends=True)
+    rubric.write_bytes(b"".join(lines[: episodes // 2]) + lines[episodes // 2][:40])
+    rescore = [
+        "judge",
+        run_copy,
+        "--judge",
+        "rubric:scripted-judge",
+        "--endpoints",
+        judge_endpoints,
+    ]
+    invoke(cli, *rescore)
+    ids = [json.loads(line)["episode_id"] for line in rubric.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == episodes
+    args = ["report", run_copy, "--judge", "rubric:scripted-judge", "--json", "--resamples", "50"]
+    report = json.loads(invoke(cli, *args).stdout)
+    assert report["judge"] == "rubric:scripted-judge" and report["outcomes"]["scored"] == episodes
+    assert report["judge_stats"]["swap_disagreement"] == 0
+
+
+def test_judging_errors_are_clear(cli, run_copy, judge_endpoints):
+    out = invoke(cli, "judge", run_copy, "--judge", "llm:x", code=2).output
+    assert "expected 'checkpoint' or 'rubric:" in out
+    rubric = ["judge", run_copy, "--endpoints", judge_endpoints, "--concurrency", "1", "--judge"]
+    out = invoke(cli, *rubric, "rubric:missing", code=2).output
+    assert "no model endpoint named 'missing'" in out
+    out = invoke(cli, *rubric, "rubric:nobody", code=1).output
+    assert "nobody" in out and "resume" in out
+    out = invoke(cli, "report", run_copy, "--judge", "rubric:scripted-judge", code=2).output
+    assert "score it first" in out
+
+
+@pytest.mark.parametrize("judge", ["checkpoint", "rubric:scripted-judge"])
+def test_calibration_reaches_the_accuracy_bar(cli, judge, judge_endpoints, tmp_path_factory):
+    out = tmp_path_factory.getbasetemp() / "calibration"  # replays shared by both judges
+    args = ["judge", "calibrate", "--judge", judge, "--endpoints", judge_endpoints, "--out", out]
+    report = json.loads(invoke(cli, *args, "--json", "--resamples", "50").stdout)
+    assert report["accuracy"] >= 0.98 and report["unscorable"] == 0
+    assert report["episodes"] == 2 * report["tasks"]
+    assert report["checkpoint"]["leaning_equal"] == 1.0
+    if judge.startswith("rubric"):
+        assert report["judge_stats"]["swap_disagreement"] == 0
+
+
+def test_compare_golden_a_with_golden_b_flips_every_system(cli, golden_dirs, tmp_path):
+    md, html = tmp_path / "compare.md", tmp_path / "compare.html"
+    a, b = golden_dirs["golden-a"], golden_dirs["golden-b"]
+    args = ["compare", a, b, "--markdown", md, "--html", html, "--resamples", "100"]
+    result = json.loads(invoke(cli, *args, "--json").stdout)
+    (comparison,) = result["comparisons"]
+    assert comparison["kind"] == "harness" and comparison["common_tasks"] > 0
+    for system in comparison["systems"]:
+        assert system["verdict"] == "flipped", system
+        assert system["correlation"]["high"] < 0
+    text = md.read_text()
+    for system in comparison["systems"]:
+        assert re.search(rf"\| {system['value_system']} \| \d+ \| -1\.00 \[.*\] \| flipped", text)
+    page = html.read_text()
+    assert page.count("<svg") == 3 and "Harness pull" in page
+    assert not re.search(r"<(script|link|img)\b", page)  # one file, nothing fetched
+
+
+def test_report_writes_markdown_and_html(cli, golden_dirs, tmp_path):
+    md, html = tmp_path / "run.md", tmp_path / "run.html"
+    args = ["--markdown", md, "--html", html, "--resamples", "50"]
+    invoke(cli, "report", golden_dirs["golden-b"], *args)
+    text = md.read_text()
+    assert "## Value adherence" in text and "## Value priority" in text
+    assert "strength [95% CI]" in text
+    assert html.read_text().count("<svg") == 2

@@ -1,0 +1,285 @@
+"""`valuegym judge`, `valuegym judge calibrate`, `valuegym compare` and the report writers.
+
+`valuegym judge RUN_DIR --judge SPEC` is the group's default command (`score`), so a run folder
+can follow `judge` directly while `calibrate` stays a subcommand.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+from typer.core import TyperGroup
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+class DefaultToScore(TyperGroup):
+    """Routes `judge RUN_DIR ...` to `judge score RUN_DIR ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["score", *args]
+        return super().parse_args(ctx, args)
+
+
+judge_app = typer.Typer(
+    cls=DefaultToScore,
+    help="Score runs with a judge (valuegym judge RUN_DIR --judge SPEC), or calibrate a judge.",
+    no_args_is_help=True,
+)
+
+JudgeOption = Annotated[
+    str,
+    typer.Option(
+        "--judge", help="'checkpoint' or 'rubric:<endpoint>[,<endpoint>...]' (named endpoints)."
+    ),
+]
+EndpointsOption = Annotated[
+    Path | None, typer.Option("--endpoints", help="The endpoints file (see `valuegym serve`).")
+]
+ResamplesOption = Annotated[
+    int, typer.Option("--resamples", min=1, help="Bootstrap resamples for confidence intervals.")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resampling.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"error: {message}", style="red", highlight=False)
+    raise typer.Exit(code)
+
+
+def _scorer(spec: str, tasks, endpoints: Path | None):
+    from harnesses.models import EndpointError
+    from judges.spec import JudgeSpecError, make_scorer
+
+    try:
+        return make_scorer(spec, tasks, endpoints)
+    except (JudgeSpecError, EndpointError) as exc:
+        _fail(str(exc))
+
+
+@judge_app.command("score")
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    judge: JudgeOption = "checkpoint",
+    endpoints: EndpointsOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Episodes judged at once.")] = 4,
+) -> None:
+    """Score an existing run without rerunning it; adds judgments/<judge>.jsonl (resumable)."""
+    from judges.rubric import JudgeUnavailable
+    from judges.spec import JudgeSpecError, judge_key
+    from judges.store import judge_run, judgment_path
+    from valuegym.runner import NoRun, load_run, run_trajectories
+
+    try:
+        key = judge_key(judge)
+        _, tasks = load_run(run_dir)
+    except (JudgeSpecError, NoRun) as exc:
+        _fail(str(exc))
+    scorer = _scorer(judge, tasks, endpoints)
+    trajectories = run_trajectories(run_dir)
+    try:
+        judged = judge_run(run_dir, key, trajectories, scorer, concurrency)
+    except JudgeUnavailable as exc:
+        _fail(f"{exc}; judgments so far are kept, run the same command again to resume", 1)
+    unscorable = sum(j.outcome != "scored" for j in judged.values())
+    console.print(
+        f"{run_dir}: {len(judged)}/{len(trajectories)} episodes judged by {key} "
+        f"({unscorable} unscorable) in {judgment_path(run_dir, key)}",
+        highlight=False,
+    )
+    console.print(f"report: valuegym report {run_dir} --judge {key}", highlight=False)
+
+
+@judge_app.command("calibrate")
+def calibrate(
+    judge: JudgeOption = "checkpoint",
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option("--tasks", help="'bundled' or a task file/folder; repeatable."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Keep the golden replays and judgments here (reused later)."),
+    ] = None,
+    endpoints: EndpointsOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Episodes judged at once.")] = 4,
+    min_accuracy: Annotated[float, typer.Option(help="Exit 1 below this pole accuracy.")] = 0.98,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    resamples: ResamplesOption = 1000,
+) -> None:
+    """Judge golden-a and golden-b replays of every task; report pole accuracy and agreement."""
+    from judges.calibrate import CalibrationError
+    from judges.calibrate import calibrate as run_calibration
+    from judges.rubric import JudgeUnavailable
+    from judges.spec import JudgeSpecError, judge_key
+    from judges.stats import Settings
+    from valuegym.cli import load_tasks, resolve_task_paths
+
+    try:
+        key = judge_key(judge)
+    except JudgeSpecError as exc:
+        _fail(str(exc))
+    found, skipped = load_tasks(resolve_task_paths(tasks))
+    for path, reason in skipped:
+        console.print(f"skipping {path}: {reason}", style="yellow", highlight=False)
+    if not found:
+        _fail("--tasks: no valid task found")
+    scorer = _scorer(judge, found, endpoints)
+    with tempfile.TemporaryDirectory(prefix="valuegym-calibrate-") as scratch:
+        work = out or Path(scratch)
+        try:
+            report = run_calibration(
+                key, found, work, scorer, concurrency, Settings(resamples=resamples)
+            )
+        except (CalibrationError, JudgeUnavailable) as exc:
+            _fail(str(exc), 1)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_calibration(report, Console())
+    if report.accuracy < min_accuracy:
+        console.print(
+            f"error: pole accuracy {report.accuracy:.1%} is below {min_accuracy:.0%}", style="red"
+        )
+        raise typer.Exit(1)
+
+
+def print_calibration(report, out: Console) -> None:
+    from judges.document import interval, number
+
+    out.rule(f"calibration of judge {report.judge}")
+    by_pole = ", ".join(f"{k} {v:.1%}" for k, v in report.accuracy_by_pole.items())
+    out.print(
+        f"pole accuracy: {report.correct}/{report.episodes} = {report.accuracy:.1%} "
+        f"({by_pole}); unscorable episodes: {report.unscorable}",
+        highlight=False,
+    )
+    cp = report.checkpoint
+    out.print(
+        f"agreement with the checkpoint judge: item alpha {number(cp.item_alpha, 3)}, "
+        f"items equal {number(cp.items_equal, 3)}, leaning equal {number(cp.leaning_equal, 3)}",
+        highlight=False,
+    )
+    stats = report.judge_stats
+    if stats:
+        out.print(
+            f"position: mean swap disagreement {number(stats.swap_disagreement)} points, "
+            f"leaning flips {stats.leaning_flips}/{stats.episodes}, first-shown advantage "
+            f"{interval(stats.position_bias, 2, True)}, alpha between orders "
+            f"{number(stats.swap_alpha, 3)}",
+            highlight=False,
+        )
+        if stats.ensemble_alpha is not None:
+            out.print(f"agreement between judges: alpha {stats.ensemble_alpha:.3f}")
+    if report.failures:
+        table = RichTable("task", "golden", "judgment", "score A", "score B", "checkpoint A/B")
+        for r in report.failures:
+            table.add_row(
+                r.task_id,
+                r.golden,
+                r.outcome,
+                number(r.scores.get("a")),
+                number(r.scores.get("b")),
+                f"{number(r.checkpoint_scores.get('a'))}/{number(r.checkpoint_scores.get('b'))}",
+            )
+        out.print(table)
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _settings(resamples: int, seed: int):
+    from judges.stats import Settings
+
+    return Settings(resamples=resamples, seed=seed)
+
+
+def report_run(
+    run_dir: Path,
+    judge: str,
+    as_json: bool,
+    markdown: Path | None,
+    html: Path | None,
+    resamples: int,
+    seed: int,
+) -> None:
+    """The body of `valuegym report`: tables on the terminal, or JSON, plus optional files."""
+    from judges.document import to_html, to_markdown
+    from judges.report import build_report
+    from judges.run_document import run_document
+    from judges.runs import MissingJudgments, load_scored_run
+    from judges.spec import JudgeSpecError, judge_key
+    from valuegym.render import print_document
+    from valuegym.runner import NoRun
+
+    try:
+        run = load_scored_run(run_dir, judge_key(judge))
+    except (NoRun, MissingJudgments, JudgeSpecError) as exc:
+        _fail(str(exc))
+    result = build_report(
+        run.config.run_id,
+        run.config.harness,
+        run.judge,
+        run.trajectories,
+        run.judgments,
+        _settings(resamples, seed),
+    )
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        print_document(run_document(result), Console())
+    if markdown or html:
+        document = run_document(result)
+        _write(markdown, to_markdown(document))
+        _write(html, to_html(document))
+
+
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders; the first is the baseline.")],
+    judge: Annotated[str, typer.Option(help="Whose stored judgments to compare.")] = "checkpoint",
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the markdown report here.")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the self-contained HTML report here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    resamples: ResamplesOption = 1000,
+    seed: SeedOption = 0,
+) -> None:
+    """Paired comparison of runs on the same tasks: value changes, priority shifts, harness pull."""
+    from judges.compare import build_compare
+    from judges.compare_document import compare_document
+    from judges.document import to_html, to_markdown
+    from judges.runs import MissingJudgments, load_scored_run, run_labels
+    from judges.spec import JudgeSpecError, judge_key
+    from valuegym.runner import NoRun
+
+    if len(runs) < 2:
+        _fail("compare needs at least two run folders")
+    try:
+        key = judge_key(judge)
+        loaded = [load_scored_run(path, key) for path in runs]
+    except (NoRun, MissingJudgments, JudgeSpecError) as exc:
+        _fail(str(exc))
+    labels = run_labels(runs)
+    pairs = [(run.info(label), run.rows) for run, label in zip(loaded, labels, strict=True)]
+    result = build_compare(pairs, key, _settings(resamples, seed))
+    document = compare_document(result)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        typer.echo(to_markdown(document))
+    _write(markdown, to_markdown(document))
+    _write(html, to_html(document))

@@ -1,0 +1,72 @@
+"""`valuegym sandbox ...`: build the sandbox image and clean up leaked containers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from envs.sandbox_options import DEFAULT_IMAGE
+
+sandbox_app = typer.Typer(
+    help="Build the docker sandbox image and remove leaked sandbox containers.",
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+
+
+@sandbox_app.command()
+def build(
+    tag: Annotated[str, typer.Option(help="Tag of the image to build.")] = DEFAULT_IMAGE,
+    base: Annotated[
+        str | None,
+        typer.Option(help="Base image with the host's Python (default: see the README)."),
+    ] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="Debian suite for a debootstrap base (default: by Python).")
+    ] = None,
+    mirror: Annotated[str | None, typer.Option(help="Debian mirror for debootstrap.")] = None,
+) -> None:
+    """Build the sandbox image offline (making a debootstrap base first if none can be pulled)."""
+    from envs.remote import SandboxError
+    from envs.sandbox_image import DEFAULT_MIRROR, ImageError, build_image
+
+    try:
+        result = build_image(
+            tag=tag,
+            base=base,
+            suite=suite,
+            mirror=mirror or DEFAULT_MIRROR,
+            log=lambda line: console.print(line, highlight=False, style="dim"),
+        )
+    except (ImageError, SandboxError) as exc:
+        console.print(f"error: {exc}", style="red", highlight=False)
+        raise typer.Exit(1) from None
+    made = " (base made with debootstrap)" if result.base_made else ""
+    console.print(
+        f"built {result.image} ({result.image_id[:19]}) on {result.base}{made} "
+        f"in {result.seconds:.1f} s",
+        style="bold green",
+        highlight=False,
+    )
+
+
+@sandbox_app.command()
+def prune(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also remove containers still in use.")
+    ] = False,
+) -> None:
+    """Remove leaked sandbox containers: stopped ones and those whose orchestrator is gone."""
+    from envs.docker_sandbox import prune_containers
+    from envs.remote import SandboxError
+
+    try:
+        pruned = prune_containers(everything=everything)
+    except SandboxError as exc:
+        console.print(f"error: {exc}", style="red", highlight=False)
+        raise typer.Exit(1) from None
+    for container in pruned:
+        console.print(f"removed {container.name}: {container.reason}", highlight=False)
+    console.print(f"{len(pruned)} sandbox containers removed", style="bold", highlight=False)
