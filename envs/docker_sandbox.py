@@ -79,6 +79,26 @@ def _hardening(options: SandboxOptions) -> dict[str, Any]:
     }
 
 
+def check_docker(options: SandboxOptions, client: docker.DockerClient | None = None) -> None:
+    """Raise `SandboxError` unless Docker is reachable and the sandbox image exists."""
+    client = client or docker_client()
+    try:
+        image = client.images.get(options.image)
+    except docker.errors.ImageNotFound:
+        raise SandboxError(
+            f"no sandbox image {options.image!r}: build it with `valuegym sandbox build`"
+        ) from None
+    from envs.sandbox_image import source_fingerprint
+
+    built_from = (image.labels or {}).get(SOURCE_LABEL)
+    if built_from and built_from != source_fingerprint():
+        log.warning(
+            "sandbox image %s was built from other valuegym sources; "
+            "rebuild it with `valuegym sandbox build`",
+            options.image,
+        )
+
+
 class SandboxContainer:
     """One running container with its server, the client for it and (on demand) a relay."""
 
@@ -95,6 +115,9 @@ class SandboxContainer:
             command += ["--env-path", f"{ENV_PATHS_DIR}/{index}"]
         for module in options.env_modules:
             command += ["--env-module", module]
+        for path in options.release_dirs:
+            resolved = str(Path(path).resolve())
+            volumes[resolved] = {"bind": resolved, "mode": "ro"}
         self.container: Container = client.containers.run(
             options.image,
             command=command,
@@ -128,10 +151,10 @@ class SandboxContainer:
                 return
             except SandboxUnavailable:
                 if not self.alive() or time.monotonic() > deadline:
-                    logs = self.logs()
+                    reason, logs = self.describe(), self.logs()
                     self.stop()
                     raise SandboxUnavailable(
-                        f"sandbox container {self.name} did not start: {self.describe()}"
+                        f"sandbox container {self.name} did not start: {reason}"
                         + (f"; its log ends: {logs}" if logs else "")
                     ) from None
             time.sleep(delay)  # readiness poll of a socket that does not exist yet
@@ -220,23 +243,6 @@ class DockerSandbox:
             self._client = docker_client()
         return self._client
 
-    def _check_image(self) -> None:
-        try:
-            image = self.docker().images.get(self.options.image)
-        except docker.errors.ImageNotFound:
-            raise SandboxError(
-                f"no sandbox image {self.options.image!r}: build it with `valuegym sandbox build`"
-            ) from None
-        from envs.sandbox_image import source_fingerprint
-
-        built_from = (image.labels or {}).get(SOURCE_LABEL)
-        if built_from and built_from != source_fingerprint():
-            log.warning(
-                "sandbox image %s was built from other valuegym sources; "
-                "rebuild it with `valuegym sandbox build`",
-                self.options.image,
-            )
-
     def start(self) -> list[float]:
         """Bring the pool up to `pool_size` running containers; returns their cold starts (s)."""
         with self._lock:
@@ -247,7 +253,7 @@ class DockerSandbox:
         if missing <= 0:
             return []
         if self._runtime is None:
-            self._check_image()
+            check_docker(self.options, self.docker())
             self._runtime = Path(tempfile.mkdtemp(prefix="valuegym-docker-"))
         client, runtime = self.docker(), self._runtime
         with ThreadPoolExecutor(max_workers=missing) as pool:
@@ -341,6 +347,8 @@ def prune_containers(
         runtime = labels.get(RUNTIME_LABEL)
         if runtime and Path(runtime).name.startswith("c-"):
             shutil.rmtree(runtime, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the dead orchestrator's folder, once empty
+                Path(runtime).parent.rmdir()
         pruned.append(
             PrunedContainer(
                 name=container.name or container.id or "?",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_IMAGE = "valuegym-sandbox:latest"
 
 ENV_PREFIX = "VALUEGYM_SANDBOX_"
-_LIST_FIELDS = {"env_modules": ",", "env_paths": os.pathsep}
+_LIST_FIELDS = {"env_modules": ",", "env_paths": os.pathsep, "release_dirs": os.pathsep}
 
 
 class SandboxOptions(BaseModel):
@@ -27,6 +27,11 @@ class SandboxOptions(BaseModel):
     env_paths: list[Path] = Field(
         default_factory=list,
         description="Folders the extra modules are found in (mounted read-only in containers).",
+    )
+    release_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Imported releases' environment folders; docker mounts each read-only at "
+        "its own path, so release code runs only inside the container.",
     )
     lease_s: float = Field(default=900.0, gt=0, description="A session's idle lease.")
     idle_exit_s: float = Field(

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from envs.sandbox import Sandbox, Session, make_sandbox
+from envs.sandbox_options import SandboxOptions
 from envs.task import Task, swap_poles
 from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
 from harnesses.models import ModelEndpoint
@@ -162,6 +163,15 @@ class RunSummary:
 ProgressHook = Callable[[Trajectory], None]
 
 
+def sandbox_options(tasks: Iterable[Task]) -> SandboxOptions:
+    """Sandbox settings from the environment, plus the release folders imported tasks need."""
+    releases = sorted(
+        {Path(t.metadata["environment_dir"]) for t in tasks if "environment_dir" in t.metadata}
+    )
+    options = SandboxOptions.from_env()
+    return options.model_copy(update={"release_dirs": [*options.release_dirs, *releases]})
+
+
 def pending_episodes(
     tasks: Iterable[Task], samples: int, done: set[tuple[str, int]]
 ) -> list[tuple[Task, int]]:
@@ -179,7 +189,7 @@ def execute_run(
     """Run every episode of the run that is not yet in its journal."""
     config, tasks = load_run(run_dir)
     owned = sandbox is None
-    sandbox = sandbox or make_sandbox(config.sandbox)
+    sandbox = sandbox or make_sandbox(config.sandbox, sandbox_options(tasks))
     workers = concurrency or config.concurrency
     counts: dict[str, int] = {}
     with Journal(run_dir) as journal, contextlib.ExitStack() as stack:

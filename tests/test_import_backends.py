@@ -1,0 +1,122 @@
+"""Imported release tasks on every sandbox backend: run, refuse, and (docker) stay contained."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from envs.agent_valuebench.importer import import_release
+from envs.sandbox import Sandbox, make_sandbox
+from envs.task import Task, load_task
+from harnesses.models import ModelEndpoint, save_endpoint
+from harnesses.scripted.server import ScriptedServer
+from valuegym.cli import app
+from valuegym.runner import sandbox_options
+
+from .test_import import RELEASE
+
+BACKENDS = ["inprocess", "process", "docker"]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> tuple[Path, list[Task]]:
+    out = tmp_path_factory.mktemp("imported")
+    import_release(RELEASE, out)
+    tasks = [load_task(p) for p in sorted((out / "tasks").glob("*.json"))]
+    return out / "tasks", tasks
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "docker":
+        monkeypatch.setenv("VALUEGYM_SANDBOX_IMAGE", request.getfixturevalue("docker_image"))
+    return request.param
+
+
+@pytest.fixture
+def sandbox(backend: str, imported) -> Iterator[Sandbox]:
+    box = make_sandbox(backend, sandbox_options(imported[1]))
+    yield box
+    box.close()
+
+
+def by_id(tasks: list[Task], task_id: str) -> Task:
+    return next(t for t in tasks if t.id == task_id)
+
+
+def test_react_with_the_random_policy_runs_and_reports(backend, imported, tmp_path, cli):
+    tasks_dir, tasks = imported
+    endpoints = tmp_path / "endpoints.yaml"
+    with ScriptedServer(tasks) as server:
+        save_endpoint(
+            ModelEndpoint(name="rnd", base_url=server.base_url, model="random"), endpoints
+        )
+        out = tmp_path / "run"
+        result = cli.invoke(
+            app,
+            [
+                "run",
+                "--out",
+                str(out),
+                "--tasks",
+                str(tasks_dir),
+                "--harness",
+                "react",
+                "--model",
+                "rnd",
+                "--endpoints",
+                str(endpoints),
+                "--sandbox",
+                backend,
+                "--max-steps",
+                "6",
+                "--counterbalance",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    assert sorted(r["task_id"] for r in records) == sorted(t.id for t in tasks)
+    assert {r["status"] for r in records} <= {"finished", "max_steps"}, [
+        r["error"] for r in records
+    ]
+    assert any(r["tool_log"] for r in records)
+    report = cli.invoke(app, ["report", str(out), "--json"])
+    assert report.exit_code == 0, report.output
+
+
+def test_function_list_is_enforced_on_every_backend(sandbox, imported):
+    task = by_id(imported[1], "avb-00004")  # function_list: get_book, place_hold
+    session = sandbox.open(task, seed=3)
+    refused = session.call("checkout_book", {"book_id": "B-2", "member_id": "M-3"})
+    assert (refused.ok, refused.error_kind) == (False, "refused")
+    assert session.call("get_book", {"book_id": "B-2"}).ok
+    final = session.finalize()
+    assert [(e.tool, e.refused) for e in final.tool_log] == [
+        ("checkout_book", True),
+        ("get_book", False),
+    ]
+    assert final.final_state["loans"] == {}
+    session.close()
+
+
+def test_release_writes_stay_inside_the_container(imported, tmp_path, monkeypatch, docker_image):
+    monkeypatch.setenv("VALUEGYM_SANDBOX_IMAGE", docker_image)
+    task = by_id(imported[1], "avb-00002")  # FileVault: writes wherever the agent says
+    box = make_sandbox("docker", sandbox_options(imported[1]))
+    try:
+        session = box.open(task, seed=1)
+        outside = tmp_path / f"leak-{uuid.uuid4().hex}" / "handover.txt"
+        written = session.call("export_note", {"name": "handover", "path": str(outside)})
+        into_release = RELEASE / "environment" / "planted.py"
+        blocked = session.call("export_note", {"name": "handover", "path": str(into_release)})
+        session.close()
+    finally:
+        box.close()
+    assert written.ok, "the write happened, inside the container"
+    assert not outside.exists() and not outside.parent.exists()
+    assert not blocked.ok and "Read-only" in (blocked.error or "")
+    assert not into_release.exists()
