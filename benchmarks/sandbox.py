@@ -2,7 +2,9 @@
 
 Opens sessions of a bundled task, replays its pole-A golden calls in a loop, and prints one
 table of p50/p99 in milliseconds. The docker backend is measured with a warm container (its cold
-start, from `docker run` to a healthy server, is reported separately), talking over loopback.
+start, from `docker run` to a healthy server, is reported separately): the orchestrator talks
+to it over a Unix socket; "docker via tcp" is an external agent's tool call through the session's
+127.0.0.1 URL.
 Targets for docker: session open p50 <= 10 ms, tool call p50 <= 2 ms.
 
     python benchmarks/sandbox.py [--backends inprocess,process,docker] [--opens 200] [--calls 1000]
@@ -14,6 +16,8 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+
+import httpx2
 
 from envs.docker_sandbox import DockerSandbox
 from envs.process_sandbox import ProcessSandbox
@@ -72,6 +76,25 @@ def measure(box: Sandbox, task: Task, opens: int, calls: int) -> dict[str, list[
     return results
 
 
+def relayed_calls(task: Task, options: SandboxOptions, calls: int) -> list[float]:
+    """Tool calls as an external agent makes them: HTTP to the session's 127.0.0.1 URL."""
+    golden = task.poles["a"].golden
+    assert golden is not None
+    box = DockerSandbox(options)
+    try:
+        session = box.open(task, 0)
+        headers = {"authorization": f"Bearer {session.agent_token}"}
+        with httpx2.Client(base_url=session.agent_url, headers=headers, trust_env=False) as http:
+            samples = []
+            for index in range(calls):
+                call = golden.calls[index % len(golden.calls)]
+                body = {"tool": call.tool, "arguments": call.arguments}
+                samples.append(timed(lambda b=body: http.post("/call", json=b).raise_for_status()))
+        return samples
+    finally:
+        box.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="inprocess,process,docker")
@@ -94,6 +117,9 @@ def main() -> None:
             row += [f"{value:.2f}" for value in percentiles(results[phase])]
         row.append(f"{statistics.median(starts):.0f}" if starts else "-")
         rows.append(row)
+        if kind == "docker":
+            relayed = percentiles(relayed_calls(task, options, args.calls))
+            rows.append(["docker via tcp", "-", "-", *(f"{v:.2f}" for v in relayed), "-", "-", "-"])
     header = ["backend", "open p50", "open p99", "call p50", "call p99"]
     header += ["finalize p50", "finalize p99", "cold start p50"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]

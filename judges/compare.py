@@ -153,7 +153,7 @@ def compare_system(
     value_rows = []
     for j, v in enumerate(values):
         mine = diffs[:, j][np.isfinite(diffs[:, j])]
-        present = [t for t in tasks if v in base_means.get(t, {})]
+        present = [t for i, t in enumerate(tasks) if np.isfinite(diffs[i, j])]
         value_rows.append(
             ValueDelta(
                 value_system=system,

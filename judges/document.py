@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from judges.stats import Estimate
+
 
 @dataclass
 class Paragraph:
@@ -127,7 +129,7 @@ def number(x: float | None, digits: int = 2, signed: bool = False) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
-def interval(e, digits: int = 2, signed: bool = False) -> str:
+def interval(e: Estimate, digits: int = 2, signed: bool = False) -> str:
     """`6.29 [5.61, 6.81]`; the interval is left out where it is undefined."""
     if e.value is None:
         return "-"

@@ -120,7 +120,7 @@ def fit_components(
     return out
 
 
-BOOTSTRAP_TOL = 1e-5  # L1 change between iterations; far below the precision of any CI
+BOOTSTRAP_TOL = 1e-4  # L1 change of all strengths between iterations; far below any CI's width
 
 
 def bootstrap_strengths(
@@ -195,7 +195,7 @@ def system_priority(system: str, rows: list[EpisodeRow], settings: Settings) -> 
         components=groups,
         values=rows_out,
         too_little_data=len(tasks) < settings.min_tasks,
-        flags=priority_flags(len(tasks), groups, values, component_of, settings),
+        flags=priority_flags(len(tasks), groups, values, component_of, rows_out, settings),
     )
 
 
@@ -204,6 +204,7 @@ def priority_flags(
     groups: list[list[str]],
     values: list[str],
     component_of: dict[str, int],
+    rows: list[ValueStrength],
     settings: Settings,
 ) -> list[str]:
     flags = []
@@ -216,6 +217,12 @@ def priority_flags(
         flags.append(
             f"the comparison graph has {len(groups)} components; "
             "strengths compare only within a component"
+        )
+    single = [v.value for v in rows if v.tasks == 1]
+    if single:
+        flags.append(
+            f"in one task only: {', '.join(single)}; their intervals show only how the other "
+            "tasks vary"
         )
     never = [v for v in values if v not in component_of]
     if never:

@@ -34,6 +34,9 @@ class RubricOptions(BaseModel):
     temperature: float = 0.0
     max_tokens: int = Field(default=4096, ge=64)
     timeout_s: float = Field(default=180.0, gt=0)
+    max_retries: int = Field(
+        default=2, ge=0, description="The OpenAI client's retries of 429/5xx and lost connections."
+    )
     prompt: PromptOptions = Field(default_factory=PromptOptions)
 
 
@@ -158,7 +161,7 @@ class RubricJudge:
                 base_url=e.base_url,
                 api_key=e.api_key(),
                 timeout=self.options.timeout_s,
-                max_retries=2,
+                max_retries=self.options.max_retries,
             )
             for e in endpoints
         }

@@ -6,6 +6,7 @@ from judges.document import Document, Figure, Paragraph, Section, Table, interva
 from judges.plots import Point, interval_chart
 from judges.priority import SystemPriority
 from judges.report import RunReport
+from judges.stats import Settings
 
 
 def _coverage_text(report: RunReport) -> str:
@@ -18,8 +19,7 @@ def _statuses(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in counts.items() if k != "finished" and n) or "-"
 
 
-def settings_text(report_settings) -> str:
-    s = report_settings
+def settings_text(s: Settings) -> str:
     return (
         f"Intervals are {s.level:.0%} percentile bootstraps over tasks ({s.resamples} resamples, "
         f"seed {s.seed}); Bradley–Terry strengths are fitted with choix with a prior of "

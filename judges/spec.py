@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envs.task import Task, swap_poles
 from judges.verdict import Judgment
 from trajectories.schema import Trajectory
+
+if TYPE_CHECKING:
+    from judges.rubric import RubricOptions
 
 Scorer = Callable[[Trajectory], Judgment]
 
@@ -51,7 +55,10 @@ def as_presented(task: Task, trajectory: Trajectory) -> Task:
 
 
 def make_scorer(
-    spec: str, tasks: list[Task], endpoints_file: Path | None = None, options=None
+    spec: str,
+    tasks: list[Task],
+    endpoints_file: Path | None = None,
+    options: RubricOptions | None = None,
 ) -> Scorer:
     """A function judging one trajectory against its task under the given judge spec.
 

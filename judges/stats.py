@@ -109,7 +109,7 @@ def paired_tests(diffs: np.ndarray, settings: Settings, label: str = "") -> Pair
             permutation_type="samples",
             n_resamples=settings.permutations,
             rng=settings.rng("permutation", label),
-            vectorized=False,
+            vectorized=True,
         )
         permutation_p = _finite(result.pvalue)
     elif len(diffs) >= 2:

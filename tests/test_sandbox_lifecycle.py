@@ -107,6 +107,18 @@ def test_an_idle_server_exits_by_itself() -> None:
     box.close()
 
 
+def test_an_idle_container_exits_by_itself_and_prune_removes_it(docker_image: str) -> None:
+    box = DockerSandbox(probe_options(image=docker_image, idle_exit_s=0.5))
+    try:
+        box.start()
+        container = box.containers[0]
+        assert container.container.wait(timeout=30)["StatusCode"] == 0
+        pruned = prune_containers(box.docker())
+        assert (container.name, "exited") in {(p.name, p.reason) for p in pruned}
+    finally:
+        box.close()
+
+
 def test_warm_containers_host_many_sessions(docker_image: str) -> None:
     box = DockerSandbox(probe_options(image=docker_image, pool_size=2))
     try:
@@ -179,3 +191,14 @@ def test_prune_removes_containers_whose_orchestrator_died(docker_image: str) -> 
     finally:
         mine.close()
     assert ours(client) == []
+
+
+def test_a_docker_run_without_its_image_fails_before_it_starts(cli, tmp_path: Path) -> None:
+    from valuegym.cli import app
+
+    out = tmp_path / "run"
+    args = ["run", "--out", str(out), "--sandbox", "docker"]
+    result = cli.invoke(app, args, env={"VALUEGYM_SANDBOX_IMAGE": "valuegym-missing:0"})
+    assert result.exit_code == 2
+    assert "valuegym sandbox build" in result.output or "Docker engine" in result.output
+    assert not out.exists(), "no run folder full of error episodes"

@@ -31,7 +31,7 @@ from valuegym.serve import serve_app  # noqa: E402
 
 app.add_typer(serve_app, name="serve")
 
-from valuegym.sandbox_cli import sandbox_app  # noqa: E402
+from valuegym.sandbox_cli import sandbox_app, sandbox_problem  # noqa: E402
 
 app.add_typer(sandbox_app, name="sandbox")
 
@@ -212,6 +212,9 @@ def start_run(opts: RunOptions) -> None:
     exists = (opts.out / RUN_CONFIG).exists()
     if exists and not opts.resume:
         _fail(f"{opts.out} already holds a run; pass --resume to continue it")
+    problem = sandbox_problem(load_run(opts.out)[0].sandbox if exists else opts.sandbox)
+    if problem:
+        _fail(f"--sandbox: {problem}")
     if exists:
         harness = load_run(opts.out)[0].harness
         console.print(f"resuming {opts.out} (harness {harness})")

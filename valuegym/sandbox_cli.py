@@ -16,6 +16,22 @@ sandbox_app = typer.Typer(
 console = Console(stderr=True)
 
 
+def sandbox_problem(kind: str) -> str | None:
+    """Why the `kind` sandbox cannot run episodes here, checked before a run starts (so a missing
+    image fails the command instead of turning every episode into an error record)."""
+    if kind != "docker":
+        return None
+    from envs.docker_sandbox import check_docker
+    from envs.remote import SandboxError
+    from envs.sandbox_options import SandboxOptions
+
+    try:
+        check_docker(SandboxOptions.from_env())
+    except SandboxError as exc:
+        return str(exc)
+    return None
+
+
 @sandbox_app.command()
 def build(
     tag: Annotated[str, typer.Option(help="Tag of the image to build.")] = DEFAULT_IMAGE,

@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     extra = {}
     for module in args.env_module:
-        extra.update(load_environment_module(module, args.env_path))
+        try:
+            extra.update(load_environment_module(module, args.env_path))
+        except ImportError as exc:
+            print(f"error: --env-module {module}: {exc}", file=sys.stderr)
+            return 2
     table = SessionTable(extra, default_lease_s=args.lease_s)
     server: uvicorn.Server | None = None
 

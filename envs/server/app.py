@@ -33,7 +33,7 @@ from envs.protocol import ToolSpec
 from envs.sdk import format_validation_error
 from envs.server.api import AgentCall, ApiError, Health, OpenSession, ResetSession
 from envs.server.mcp_plane import SESSION_SCOPE_KEY, mcp_manager
-from envs.server.sessions import SessionError, SessionTable, tokens_match
+from envs.server.sessions import HostedSession, SessionError, SessionTable, tokens_match
 
 _TOOL_LIST = TypeAdapter(list[ToolSpec])
 _M = TypeVar("_M", bound=BaseModel)
@@ -55,7 +55,7 @@ def _error(status: int, error: str, detail: str) -> Response:
 
 def bearer(headers: Headers) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 async def _parse(request: Request, model: type[_M]) -> _M:
@@ -88,6 +88,7 @@ class SandboxServer:
         self._on_idle = on_idle
         self._reap_interval_s = reap_interval_s
         self._started = time.monotonic()
+        self._version = version("valuegym")
         self._mcp = mcp_manager(table)
 
     # -- auth ----------------------------------------------------------------------------------
@@ -98,9 +99,9 @@ class SandboxServer:
             raise Unauthorized("the control plane needs 'Authorization: Bearer <control token>'")
         if not tokens_match(self._control_token, token):
             raise Unauthorized("not a control token (agent tokens cannot use the control plane)")
-        self.table.last_activity = time.monotonic()
+        self.table.mark_activity()
 
-    def _agent(self, scope: Scope) -> Any:
+    def _agent(self, scope: Scope) -> HostedSession:
         token = bearer(Headers(scope=scope))
         if token is None:
             raise Unauthorized("the agent plane needs 'Authorization: Bearer <agent token>'")
@@ -112,7 +113,7 @@ class SandboxServer:
         self._control(request)
         return _json(
             Health(
-                version=version("valuegym"),
+                version=self._version,
                 sessions=len(self.table),
                 environments=self.table.environment_names,
                 uptime_s=round(time.monotonic() - self._started, 3),
@@ -167,7 +168,7 @@ class SandboxServer:
         while True:
             await anyio.sleep(self._reap_interval_s)
             self.table.reap()
-            idle = time.monotonic() - self.table.last_activity
+            idle = self.table.idle_s()
             if self._idle_exit_s and not len(self.table) and idle >= self._idle_exit_s:
                 if self._on_idle:
                     self._on_idle()

@@ -85,6 +85,13 @@ class SessionTable:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def mark_activity(self) -> None:
+        self.last_activity = self._clock()
+
+    def idle_s(self) -> float:
+        """Seconds since the last request of any kind."""
+        return self._clock() - self.last_activity
+
     @property
     def environment_names(self) -> list[str]:
         return sorted({*environments(), *self._extra})
@@ -139,7 +146,7 @@ class SessionTable:
             raise NoSuchSession(f"no session {session_id!r} (closed, expired or never opened)")
         with session.lock:
             session.env.close()
-        self.last_activity = self._clock()
+        self.mark_activity()
 
     def reap(self) -> list[str]:
         """Close every session whose lease ran out; returns their ids."""

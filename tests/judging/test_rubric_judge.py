@@ -129,3 +129,23 @@ def test_judge_specs():
     for bad in ("rubric:", "rubric:x,x", "llm:x", "checkpoint:x"):
         with pytest.raises(JudgeSpecError):
             parse_judge(bad)
+
+
+def test_counterbalanced_episodes_are_judged_as_presented(judge_endpoints, bundled_tasks, tmp_path):
+    from harnesses.base import get_harness
+    from judges.spec import make_scorer
+    from valuegym.runner import RunConfig, create_run, execute_run, run_trajectories
+
+    tasks = bundled_tasks[:SAMPLE]
+    config = RunConfig(
+        run_id="cb", harness="golden-a", counterbalance=True, task_ids=[t.id for t in tasks]
+    )
+    create_run(tmp_path / "cb", config, tasks)
+    execute_run(tmp_path / "cb", get_harness("golden-a"))
+    trajectories = run_trajectories(tmp_path / "cb")
+    assert {t.swapped for t in trajectories} == {True, False}
+    rubric = make_scorer("rubric:scripted-judge", tasks, judge_endpoints)
+    reference = checkpoint_scorer(tasks)
+    for trajectory in trajectories:
+        assert rubric(trajectory).scores == reference(trajectory).scores
+        assert rubric(trajectory).scores["a"] > rubric(trajectory).scores["b"]
