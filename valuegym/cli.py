@@ -9,8 +9,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from envs.task import Task, bundled_tasks_dir
+from envs.task import Task
 from envs.values import bundled_value_systems
+from valuegym.cli_analysis import compare, judge_app
+from valuegym.cli_import import import_app
+from valuegym.cli_sandbox import sandbox_app, sandbox_problem
+from valuegym.cli_serve import serve_app
+from valuegym.tasks import load_tasks, resolve_task_paths
 
 if TYPE_CHECKING:
     from valuegym.runner import RunConfig
@@ -21,22 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True)
-
-
-from valuegym.cli_import import import_app  # noqa: E402
-
 app.add_typer(import_app, name="import")
-
-from valuegym.serve import serve_app  # noqa: E402
-
 app.add_typer(serve_app, name="serve")
-
-from valuegym.sandbox_cli import sandbox_app, sandbox_problem  # noqa: E402
-
 app.add_typer(sandbox_app, name="sandbox")
-
-from valuegym.cli_analysis import compare, judge_app  # noqa: E402
-
 app.add_typer(judge_app, name="judge")
 app.command()(compare)
 
@@ -44,13 +36,6 @@ app.command()(compare)
 @app.callback()
 def _root() -> None:
     """valuegym: an agent-harness evaluation sandbox for value-conflict tasks."""
-
-
-def resolve_task_paths(spec: list[str] | None) -> list[Path]:
-    """`bundled` (or nothing) means the bundled suite; anything else is a path."""
-    if not spec:
-        return [bundled_tasks_dir()]
-    return [bundled_tasks_dir() if s == "bundled" else Path(s) for s in spec]
 
 
 @app.command()
@@ -73,27 +58,6 @@ def check(
     )
     console.print(summary, style="bold red" if report.errors else "bold green", highlight=False)
     raise typer.Exit(1 if report.errors else 0)
-
-
-def load_tasks(paths: list[Path]) -> tuple[list[Task], list[tuple[str, str]]]:
-    """Load every task that parses; the rest are returned as (path, reason) to skip, not crash."""
-    from envs.task import find_task_files
-    from valuegym.check import load_checked_task
-
-    systems = bundled_value_systems()
-    tasks: list[Task] = []
-    skipped: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for path in find_task_files(paths):
-        task, problems = load_checked_task(path, systems)
-        if task is None:
-            skipped.append((str(path), "; ".join(f"{p.field}: {p.message}" for p in problems)))
-        elif task.id in seen:
-            skipped.append((str(path), f"duplicate task id {task.id!r}"))
-        else:
-            seen.add(task.id)
-            tasks.append(task)
-    return tasks, skipped
 
 
 def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> None:

@@ -120,7 +120,7 @@ def calibrate(
     from judges.rubric import JudgeUnavailable
     from judges.spec import JudgeSpecError, judge_key
     from judges.stats import Settings
-    from valuegym.cli import load_tasks, resolve_task_paths
+    from valuegym.tasks import load_tasks, resolve_task_paths
 
     try:
         key = judge_key(judge)

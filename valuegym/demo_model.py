@@ -62,9 +62,10 @@ def run_react_demo(out: Path, golden_dir: Path, console: Console) -> bool:
     from harnesses.scripted.server import ScriptedServer
     from judges.report import build_report
     from judges.store import read_judgments
-    from valuegym.cli import RunOptions, load_tasks, resolve_task_paths, start_run
+    from valuegym.cli import RunOptions, start_run
     from valuegym.render import print_report
     from valuegym.runner import run_trajectories
+    from valuegym.tasks import load_tasks, resolve_task_paths
 
     run_dir = out / "react-scripted"
     shutil.rmtree(run_dir, ignore_errors=True)  # each demo starts a fresh server on a new port

@@ -48,7 +48,7 @@ def scripted(
     """
     from harnesses.models import ModelEndpoint, save_endpoint
     from harnesses.scripted.server import ScriptedServer
-    from valuegym.cli import load_tasks, resolve_task_paths
+    from valuegym.tasks import load_tasks, resolve_task_paths
 
     loaded, skipped = load_tasks(resolve_task_paths(tasks))
     for path, reason in skipped:
