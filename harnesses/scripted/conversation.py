@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from envs.protocol import ToolSpec
 from envs.task import Task
@@ -88,3 +88,17 @@ def normalise_prompt(text: str) -> str:
 def estimate_tokens(text: str) -> int:
     """A deterministic stand-in for a tokenizer: about four characters a token."""
     return max(1, len(text) // 4) if text else 0
+
+
+class WireModel(BaseModel):
+    """A request body on the wire: unknown fields are kept, since clients send many we ignore."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+STREAM_CHUNK_CHARS = 24
+
+
+def stream_pieces(text: str) -> list[str]:
+    """Text cut into the small pieces a streamed reply sends one event at a time."""
+    return [text[i : i + STREAM_CHUNK_CHARS] for i in range(0, len(text), STREAM_CHUNK_CHARS)]

@@ -10,31 +10,25 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from envs.protocol import ToolSpec
-from harnesses.scripted.conversation import Reply, estimate_tokens
+from harnesses.scripted.conversation import Reply, WireModel, estimate_tokens, stream_pieces
 from trajectories.schema import Message, MessageToolCall
 
-CHUNK_CHARS = 24
 
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class AnthropicTool(_Loose):
+class AnthropicTool(WireModel):
     name: str
     description: str = ""
     input_schema: dict[str, Any] = Field(default_factory=dict)
 
 
-class AnthropicMessage(_Loose):
+class AnthropicMessage(WireModel):
     role: Literal["user", "assistant"]
     content: str | list[dict[str, Any]]
 
 
-class MessagesRequest(_Loose):
+class MessagesRequest(WireModel):
     model: str
     max_tokens: int = 1024
     system: str | list[dict[str, Any]] | None = None
@@ -135,10 +129,6 @@ def _event(name: str, body: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps({'type': name, **body})}\n\n"
 
 
-def _pieces(text: str) -> list[str]:
-    return [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)]
-
-
 def stream(
     reply: Reply, model: str, response_id: str, turn: int, prompt_tokens: int
 ) -> Iterator[str]:
@@ -152,7 +142,7 @@ def stream(
         yield _event(
             "content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}
         )
-        for piece in _pieces(reply.text):
+        for piece in stream_pieces(reply.text):
             yield _event(
                 "content_block_delta",
                 {"index": index, "delta": {"type": "text_delta", "text": piece}},
@@ -162,7 +152,7 @@ def stream(
     for i, call in enumerate(reply.tool_calls):
         block = {"type": "tool_use", "id": tool_use_id(turn, i), "name": call.name, "input": {}}
         yield _event("content_block_start", {"index": index, "content_block": block})
-        for piece in _pieces(call.arguments):
+        for piece in stream_pieces(call.arguments):
             yield _event(
                 "content_block_delta",
                 {"index": index, "delta": {"type": "input_json_delta", "partial_json": piece}},

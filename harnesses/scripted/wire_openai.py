@@ -11,49 +11,43 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from envs.protocol import ToolSpec
-from harnesses.scripted.conversation import Reply, estimate_tokens
+from harnesses.scripted.conversation import Reply, WireModel, estimate_tokens, stream_pieces
 from trajectories.schema import Message, MessageToolCall
 
-CHUNK_CHARS = 24
 
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class FunctionDef(_Loose):
+class FunctionDef(WireModel):
     name: str
     description: str = ""
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-class ToolDef(_Loose):
+class ToolDef(WireModel):
     type: Literal["function"] = "function"
     function: FunctionDef
 
 
-class CalledFunction(_Loose):
+class CalledFunction(WireModel):
     name: str
     arguments: str = ""
 
 
-class ToolCallIn(_Loose):
+class ToolCallIn(WireModel):
     id: str
     type: str = "function"
     function: CalledFunction
 
 
-class ChatMessage(_Loose):
+class ChatMessage(WireModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
 
 
-class ChatRequest(_Loose):
+class ChatRequest(WireModel):
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
     tools: list[ToolDef] | None = None
@@ -138,10 +132,6 @@ def completion(
     }
 
 
-def _pieces(text: str) -> list[str]:
-    return [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
-
-
 def stream(
     reply: Reply,
     model: str,
@@ -165,12 +155,12 @@ def stream(
 
     yield chunk({"role": "assistant", "content": ""})
     if reply.text:
-        for piece in _pieces(reply.text):
+        for piece in stream_pieces(reply.text):
             yield chunk({"content": piece})
     for i, call in enumerate(reply.tool_calls):
         head = {"index": i, "id": call_id(turn, i), "type": "function"}
         yield chunk({"tool_calls": [{**head, "function": {"name": call.name, "arguments": ""}}]})
-        for piece in _pieces(call.arguments):
+        for piece in stream_pieces(call.arguments):
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
     yield chunk({}, "tool_calls" if reply.tool_calls else "stop")
     if include_usage:
