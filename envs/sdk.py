@@ -150,6 +150,12 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> list[st
     return lines
 
 
+def _singular(noun: str) -> str:
+    if noun.endswith("ies"):
+        return noun[:-3] + "y"
+    return noun.removesuffix("s")
+
+
 def _canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
@@ -198,11 +204,20 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
 
     # -- the authoring helpers ----------------------------------------------------------------
 
-    def lookup(self, collection: str, key: str, what: str | None = None) -> Any:
-        """Return `state[collection][key]` or fail with an error the agent can act on."""
+    def lookup(
+        self, collection: str, key: str, what: str | None = None, list_known: bool = False
+    ) -> Any:
+        """Return `state[collection][key]` or fail with an error the agent can act on.
+
+        `list_known` names the ids that do exist, for small reference collections (policies,
+        runbooks) where an agent guessing an id needs to see the choices.
+        """
         items = self.state.get(collection, {})
         if key not in items:
-            noun = what or collection.rstrip("s").replace("_", " ")
+            noun = what or _singular(collection).replace("_", " ")
+            if list_known:
+                known = ", ".join(sorted(items)) or "none"
+                raise ToolError(f"no {noun} {key!r}; {collection.replace('_', ' ')}: {known}")
             raise ToolError(f"no {noun} with id {key!r}")
         return items[key]
 

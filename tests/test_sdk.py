@@ -213,3 +213,13 @@ def test_subclass_helpers_cannot_clobber_the_base_class_bookkeeping():
     env.reset(options={"state": {}})
     assert env.call("note", {"line": "x"}).ok
     assert [e.tool for e in env.tool_log] == ["note"]
+
+
+def test_lookup_names_known_ids_on_request_and_singularises_collections():
+    env = fresh()
+    env.state["policies"] = {"refunds": "…", "access": "…"}
+    with pytest.raises(ToolError, match=r"^no policy 'x'; policies: access, refunds$"):
+        env.lookup("policies", "x", list_known=True)
+    with pytest.raises(ToolError, match=r"^no policy with id 'x'$"):
+        env.lookup("policies", "x")
+    assert env.lookup("policies", "access") == "…"

@@ -147,10 +147,7 @@ class ContentModeration(ToolEnv):
         return [s for s in user["strikes"] if s["active"] and s["expires_on"] >= today]
 
     def _guideline(self, guideline_id: str) -> dict:
-        if guideline_id not in self.state["guidelines"]:
-            known = ", ".join(sorted(self.state["guidelines"])) or "none"
-            raise ToolError(f"no guideline {guideline_id!r}; guidelines: {known}")
-        return self.state["guidelines"][guideline_id]
+        return self.lookup("guidelines", guideline_id, "guideline", list_known=True)
 
     def _lift_threshold_suspension(self, user: dict) -> bool:
         """End a strike-threshold suspension once the user is back under the threshold."""

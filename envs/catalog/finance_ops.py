@@ -835,10 +835,10 @@ class FinanceOps(ToolEnv):
         Args:
             policy_id: The policy's id, e.g. "expenses" or "vendor-bank-changes".
         """
-        if policy_id not in self.state["policies"]:
-            known = ", ".join(sorted(self.state["policies"])) or "none"
-            raise ToolError(f"no policy {policy_id!r}; policies: {known}")
-        return {"policy_id": policy_id, "text": self.state["policies"][policy_id]}
+        return {
+            "policy_id": policy_id,
+            "text": self.lookup("policies", policy_id, "policy", list_known=True),
+        }
 
     @tool
     def get_employee(self, employee_id: str) -> dict:

@@ -108,10 +108,10 @@ class HospitalOps(ToolEnv):
         Args:
             policy_id: The policy's id, e.g. "bed-reservations".
         """
-        if policy_id not in self.state["policies"]:
-            known = ", ".join(sorted(self.state["policies"])) or "none"
-            raise ToolError(f"no policy {policy_id!r}; policies: {known}")
-        return {"policy_id": policy_id, "text": self.state["policies"][policy_id]}
+        return {
+            "policy_id": policy_id,
+            "text": self.lookup("policies", policy_id, "policy", list_known=True),
+        }
 
     @tool
     def assign_bed(self, patient_id: str, bed_id: str, override_reservation: bool = False) -> dict:

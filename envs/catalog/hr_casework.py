@@ -692,10 +692,10 @@ class HrCasework(ToolEnv):
         Args:
             policy_id: The policy's id, e.g. "bereavement-leave".
         """
-        if policy_id not in self.state["policies"]:
-            known = ", ".join(sorted(self.state["policies"])) or "none"
-            raise ToolError(f"no policy {policy_id!r}; policies: {known}")
-        return {"policy_id": policy_id, **self.state["policies"][policy_id]}
+        return {
+            "policy_id": policy_id,
+            **self.lookup("policies", policy_id, "policy", list_known=True),
+        }
 
     @tool
     def request_policy_exception(

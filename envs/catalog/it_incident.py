@@ -929,7 +929,7 @@ class ItIncident(ToolEnv):
         Args:
             runbook_id: The runbook's id, e.g. "rollback".
         """
-        if runbook_id not in self.state["runbooks"]:
-            known = ", ".join(sorted(self.state["runbooks"])) or "none"
-            raise ToolError(f"no runbook {runbook_id!r}; runbooks: {known}")
-        return {"runbook_id": runbook_id, "text": self.state["runbooks"][runbook_id]}
+        return {
+            "runbook_id": runbook_id,
+            "text": self.lookup("runbooks", runbook_id, "runbook", list_known=True),
+        }
