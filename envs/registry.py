@@ -11,6 +11,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import pkgutil
+from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -80,10 +81,17 @@ def get_environment(name: str) -> type[ToolEnv]:
     return known[name]
 
 
-def environment_for(task: Task) -> type[ToolEnv]:
-    """The environment class a task runs in: a registered one, or an imported release adapter."""
+def environment_for(task: Task, extra: Mapping[str, type[ToolEnv]] | None = None) -> type[ToolEnv]:
+    """The environment class a task runs in: one of `extra` (environments a sandbox was told
+    to host), an imported release adapter, or a registered one."""
+    extra = extra or {}
+    if task.environment in extra:
+        return extra[task.environment]
     if task.metadata.get("source") == "agent-valuebench":
         from envs.agent_valuebench.adapter import adapter_class
 
         return adapter_class(task.metadata["environment_dir"], task.metadata["release_environment"])
-    return get_environment(task.environment)
+    try:
+        return get_environment(task.environment)
+    except UnknownEnvironment as exc:
+        raise UnknownEnvironment(exc.name, sorted({*exc.known, *extra})) from None

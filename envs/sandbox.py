@@ -58,8 +58,7 @@ class InProcessSession:
         extra: Mapping[str, type[ToolEnv]] | None = None,
     ) -> None:
         self.session_id = session_id
-        extra = extra or {}
-        self._env = (extra.get(task.environment) or environment_for(task))()
+        self._env = environment_for(task, extra)()
         self._env.reset(seed=seed, options={"task": task})
         self.tools = self._env.tool_specs()
 

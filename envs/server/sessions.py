@@ -97,12 +97,10 @@ class SessionTable:
         return sorted({*environments(), *self._extra})
 
     def _environment(self, task: Task) -> type[ToolEnv]:
-        if task.environment in self._extra:
-            return self._extra[task.environment]
         try:
-            return environment_for(task)
+            return environment_for(task, self._extra)
         except UnknownEnvironment as exc:
-            raise CannotOpen(str(UnknownEnvironment(exc.name, self.environment_names))) from exc
+            raise CannotOpen(str(exc)) from exc
         except (OSError, ValueError, KeyError) as exc:  # an imported task's release files
             raise CannotOpen(f"task {task.id}: {type(exc).__name__}: {exc}") from exc
 
