@@ -29,6 +29,7 @@ from .conftest import EXAMPLE
 PROBE_PATH = Path(__file__).parent / "sandbox_envs"
 PROBE_TOOLS = ["write_note", "read_notes", "write_file", "connect", "whereami"]
 BACKENDS = ["inprocess", "process", "docker"]
+SERVER_BACKENDS = ["process", "docker"]  # the ones with an agent plane to authenticate
 
 
 def probe_options(**update: object) -> SandboxOptions:
@@ -55,11 +56,6 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     box = make_sandbox(request.param, options)
     yield box
     box.close()
-
-
-def remote(sandbox: Sandbox) -> None:
-    if sandbox.name == "inprocess":
-        pytest.skip("the in-process backend has no agent plane to authenticate")
 
 
 def test_allow_list_is_enforced_where_tools_run(sandbox: Sandbox) -> None:
@@ -103,8 +99,8 @@ def test_concurrent_sessions_do_not_see_each_others_writes(sandbox: Sandbox) -> 
         session.close()
 
 
+@pytest.mark.parametrize("sandbox", SERVER_BACKENDS, indirect=True)
 def test_an_agent_token_reaches_only_its_own_session(sandbox: Sandbox) -> None:
-    remote(sandbox)
     mine, theirs = (sandbox.open(probe_task(), seed=s) for s in (1, 2))
     assert isinstance(mine, RemoteSession) and mine.agent_url and mine.agent_token
     base = mine.agent_url.rsplit("/sessions/", 1)[0]
@@ -138,8 +134,8 @@ async def _over_mcp(url: str, token: str) -> tuple[list[str], dict, bool]:
     return [t.name for t in listed.tools], wrote.structured_content, refused.is_error
 
 
+@pytest.mark.parametrize("sandbox", SERVER_BACKENDS, indirect=True)
 def test_the_mcp_endpoint_serves_the_session_tools(sandbox: Sandbox) -> None:
-    remote(sandbox)
     session = sandbox.open(probe_task(), seed=3)
     assert session.mcp_url and session.agent_token
     names, wrote, refused = asyncio.run(_over_mcp(session.mcp_url, session.agent_token))
@@ -151,8 +147,8 @@ def test_the_mcp_endpoint_serves_the_session_tools(sandbox: Sandbox) -> None:
     session.close()
 
 
+@pytest.mark.parametrize("sandbox", SERVER_BACKENDS, indirect=True)
 def test_reset_starts_over_and_a_closed_session_is_gone(sandbox: Sandbox) -> None:
-    remote(sandbox)
     session = sandbox.open(probe_task(), seed=4)
     assert isinstance(session, RemoteSession)
     session.call("write_note", {"key": "a", "text": "b"})
@@ -171,9 +167,8 @@ def test_unknown_environment_is_a_clear_error(sandbox: Sandbox) -> None:
         sandbox.open(task, seed=1)
 
 
+@pytest.mark.parametrize("sandbox", ["docker"], indirect=True)  # the only security boundary
 def test_an_environment_cannot_reach_outside_its_container(sandbox: Sandbox, tmp_path) -> None:
-    if sandbox.name != "docker":
-        pytest.skip(f"the {sandbox.name} backend is not a security boundary (README: security)")
     session = sandbox.open(probe_task(), seed=5)
     marker = f"valuegym-escape-{uuid.uuid4().hex}"
     host_file = tmp_path / marker
