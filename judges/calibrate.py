@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from envs.task import Task
 from judges.agreement import JudgeStats, alpha, judge_stats
 from judges.episodes import leaning
-from judges.report import checkpoint_scorer
+from judges.spec import checkpoint_scorer
 from judges.stats import Settings
 from judges.store import judge_run
 from judges.verdict import Judgment

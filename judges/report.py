@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from envs.task import Task, swap_poles
 from judges.adherence import Coverage, adherence
 from judges.agreement import JudgeStats, judge_stats
 from judges.episodes import EpisodeRow, episode_rows, leaning
@@ -23,7 +22,7 @@ from judges.stats import Estimate, Settings
 from judges.verdict import Judgment
 from trajectories.schema import STATUSES, Trajectory
 
-__all__ = ["EpisodeRow", "RunReport", "build_report", "checkpoint_scorer", "leaning"]
+__all__ = ["EpisodeRow", "RunReport", "build_report", "leaning"]
 
 
 class ValueRow(BaseModel):
@@ -113,17 +112,3 @@ def build_report(
         judge_stats=judge_stats(mine, settings),
         settings=settings,
     )
-
-
-def checkpoint_scorer(tasks: list[Task]):
-    """A function scoring a trajectory with the checkpoint judge against its task."""
-    from judges.checkpoint import judge
-
-    by_id = {t.id: t for t in tasks}
-
-    def score(trajectory: Trajectory) -> Judgment:
-        task = by_id[trajectory.task_id]
-        task = swap_poles(task) if trajectory.swapped else task
-        return judge(task, trajectory.tool_log, trajectory.episode_id)
-
-    return score

@@ -9,7 +9,7 @@ from envs.task import Task
 from judges.adherence import Coverage
 from judges.compare import RunInfo
 from judges.episodes import EpisodeRow, episode_rows
-from judges.report import checkpoint_scorer
+from judges.spec import checkpoint_scorer
 from judges.store import read_judgments
 from judges.verdict import Judgment
 from trajectories.schema import Trajectory

@@ -54,6 +54,19 @@ def as_presented(task: Task, trajectory: Trajectory) -> Task:
     return swap_poles(task) if trajectory.swapped else task
 
 
+def checkpoint_scorer(tasks: list[Task]) -> Scorer:
+    """A function scoring a trajectory with the checkpoint judge against its task."""
+    from judges.checkpoint import judge
+
+    by_id = {t.id: t for t in tasks}
+
+    def score(trajectory: Trajectory) -> Judgment:
+        task = as_presented(by_id[trajectory.task_id], trajectory)
+        return judge(task, trajectory.tool_log, trajectory.episode_id)
+
+    return score
+
+
 def make_scorer(
     spec: str,
     tasks: list[Task],
@@ -65,8 +78,6 @@ def make_scorer(
     Raises `JudgeSpecError` for a bad spec and `harnesses.models.EndpointError` for an unknown
     endpoint name.
     """
-    from judges.report import checkpoint_scorer
-
     kind, names = parse_judge(spec)
     if kind == "checkpoint":
         return checkpoint_scorer(tasks)

@@ -9,7 +9,7 @@ from envs.agent_valuebench.adapter import to_jsonable
 from envs.agent_valuebench.importer import import_release
 from envs.sandbox import InProcessSandbox
 from envs.task import load_task
-from judges.report import checkpoint_scorer
+from judges.spec import checkpoint_scorer
 from valuegym.cli import app
 
 RELEASE = Path(__file__).parent / "fixtures" / "avb_release"

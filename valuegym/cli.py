@@ -97,7 +97,7 @@ def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> 
 
 
 def _judge_checkpoint(run_dir: Path) -> None:
-    from judges.report import checkpoint_scorer
+    from judges.spec import checkpoint_scorer
     from judges.store import judge_run
     from valuegym.runner import load_run, run_trajectories
 

@@ -8,10 +8,9 @@ import pytest
 
 from harnesses.models import resolve_endpoint
 from judges.agreement import judge_stats
-from judges.report import checkpoint_scorer
 from judges.rubric import InvalidReply, JudgeUnavailable, RubricJudge, parse_reply
 from judges.rubric_prompt import PromptOptions, blocks, present, render_prompt
-from judges.spec import JudgeSpecError, judge_key, parse_judge
+from judges.spec import JudgeSpecError, checkpoint_scorer, judge_key, parse_judge
 from judges.stats import Settings
 from trajectories.schema import Trajectory
 
