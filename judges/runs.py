@@ -9,7 +9,9 @@ from envs.task import Task
 from judges.adherence import Coverage
 from judges.compare import RunInfo
 from judges.episodes import EpisodeRow, episode_rows
+from judges.report import RunReport, build_report
 from judges.spec import checkpoint_scorer
+from judges.stats import Settings
 from judges.store import read_judgments
 from judges.verdict import Judgment
 from trajectories.schema import Trajectory
@@ -34,6 +36,12 @@ class ScoredRun:
     @property
     def rows(self) -> list[EpisodeRow]:
         return episode_rows(self.trajectories, self.judgments)
+
+    def report(self, settings: Settings | None = None) -> RunReport:
+        c = self.config
+        return build_report(
+            c.run_id, c.harness, self.judge, self.trajectories, self.judgments, settings
+        )
 
     def info(self, label: str | None = None) -> RunInfo:
         c = self.config

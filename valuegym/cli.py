@@ -281,24 +281,15 @@ def demo(
     ] = 0.95,
 ) -> None:
     """Run the bundled suite under golden-a, golden-b and react (scripted model); check them."""
-    from judges.report import build_report
-    from judges.store import read_judgments
+    from judges.runs import load_scored_run
     from valuegym.render import print_report
-    from valuegym.runner import load_run, run_trajectories
 
     stdout = Console()
     failures = []
     for harness, pole in (("golden-a", "a"), ("golden-b", "b")):
         run_dir = out / harness
         start_run(RunOptions(out=run_dir, harness=harness, concurrency=2, resume=True))
-        config, _ = load_run(run_dir)
-        report = build_report(
-            config.run_id,
-            harness,
-            "checkpoint",
-            run_trajectories(run_dir),
-            read_judgments(run_dir, "checkpoint"),
-        )
+        report = load_scored_run(run_dir).report()
         print_report(report, stdout, episodes=False)
         own = sum(1 for e in report.episodes if e.leaning == pole)
         share = own / len(report.episodes)

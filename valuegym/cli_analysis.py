@@ -216,7 +216,6 @@ def report_run(
 ) -> None:
     """The body of `valuegym report`: tables on the terminal, or JSON, plus optional files."""
     from judges.document import to_html, to_markdown
-    from judges.report import build_report
     from judges.run_document import run_document
     from judges.runs import MissingJudgments, load_scored_run
     from judges.spec import JudgeSpecError, judge_key
@@ -227,14 +226,7 @@ def report_run(
         run = load_scored_run(run_dir, judge_key(judge))
     except (NoRun, MissingJudgments, JudgeSpecError) as exc:
         _fail(str(exc))
-    result = build_report(
-        run.config.run_id,
-        run.config.harness,
-        run.judge,
-        run.trajectories,
-        run.judgments,
-        _settings(resamples, seed),
-    )
+    result = run.report(_settings(resamples, seed))
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:

@@ -60,8 +60,7 @@ def run_react_demo(out: Path, golden_dir: Path, console: Console) -> bool:
     """Run react on the bundled suite against a scripted server; True if it matches golden-a."""
     from harnesses.models import ModelEndpoint, save_endpoint
     from harnesses.scripted.server import ScriptedServer
-    from judges.report import build_report
-    from judges.store import read_judgments
+    from judges.runs import load_scored_run
     from valuegym.cli import RunOptions, start_run
     from valuegym.render import print_report
     from valuegym.runner import run_trajectories
@@ -78,11 +77,9 @@ def run_react_demo(out: Path, golden_dir: Path, console: Console) -> bool:
         start_run(
             RunOptions(out=run_dir, harness="react", model=name, endpoints=endpoints, concurrency=2)
         )
-    trajectories = run_trajectories(run_dir)
-    report = build_report(
-        run_dir.name, "react", "checkpoint", trajectories, read_judgments(run_dir, "checkpoint")
-    )
-    print_report(report, console, episodes=False)
+    run = load_scored_run(run_dir)
+    trajectories = run.trajectories
+    print_report(run.report(), console, episodes=False)
     if trajectories:
         print_transcript(min(trajectories, key=lambda t: t.episode_id), console)
     golden = {t.episode_id: _calls(t) for t in run_trajectories(golden_dir)}
