@@ -43,12 +43,6 @@ class EpisodeRow(BaseModel):
             return {}
         return {self.values[pole]: self.scores[pole] for pole in POLES}
 
-    def winner(self) -> str | None:
-        """The value whose pole scored higher; None for a tie or an unscored episode."""
-        if self.leaning in ("a", "b"):
-            return self.values[self.leaning]
-        return None
-
 
 def leaning(scores: dict[str, float]) -> Literal["a", "b", "tie", "none"]:
     if not scores:
