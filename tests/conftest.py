@@ -1,4 +1,8 @@
-"""Shared fixtures: the bundled suite, a small copy of one task to corrupt, and a CLI runner."""
+"""Shared fixtures: the bundled suite, a small copy of one task to corrupt, and a CLI runner.
+
+Tests that need Docker (they use the `docker_image` fixture) or are otherwise heavy carry the
+`slow` marker; `pytest -m "not slow"` is the quick loop for local work.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ def docker_image() -> str:
     from envs.docker_sandbox import docker_client
     from envs.remote import SandboxUnavailable
     from envs.sandbox_image import build_image
+    from envs.sandbox_options import SandboxOptions
 
     try:
         client = docker_client()
@@ -61,4 +66,11 @@ def docker_image() -> str:
         if os.environ.get("VALUEGYM_REQUIRE_DOCKER") == "1":
             pytest.fail(f"VALUEGYM_REQUIRE_DOCKER=1 but {exc}")
         pytest.skip(f"Docker is not available: {exc}")
-    return build_image(client=client).image
+    return build_image(tag=SandboxOptions.from_env().image, client=client).image
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that builds on the docker image is slow: mark it so the quick loop skips it."""
+    for item in items:
+        if "docker_image" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

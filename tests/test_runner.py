@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from trajectories.journal import Journal, read_journal
 from valuegym.cli import app
 from valuegym.runner import RunConfig, load_run
@@ -121,6 +123,7 @@ def test_journal_refuses_a_second_writer(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_exactly_one_record_per_episode(tmp_path, bundled_tasks):
     out = tmp_path / "run"
     samples = 60  # enough that the run cannot finish between two polls of the journal

@@ -34,7 +34,11 @@ def sandbox_problem(kind: str) -> str | None:
 
 @sandbox_app.command()
 def build(
-    tag: Annotated[str, typer.Option(help="Tag of the image to build.")] = DEFAULT_IMAGE,
+    tag: Annotated[
+        str | None,
+        typer.Option(help="Tag of the image to build (default: $VALUEGYM_SANDBOX_IMAGE, else "
+                     f"{DEFAULT_IMAGE})."),
+    ] = None,
     base: Annotated[
         str | None,
         typer.Option(help="Base image with the host's Python (default: see the README)."),
@@ -47,10 +51,11 @@ def build(
     """Build the sandbox image offline (making a debootstrap base first if none can be pulled)."""
     from envs.remote import SandboxError
     from envs.sandbox_image import DEFAULT_MIRROR, ImageError, build_image
+    from envs.sandbox_options import SandboxOptions
 
     try:
         result = build_image(
-            tag=tag,
+            tag=tag or SandboxOptions.from_env().image,
             base=base,
             suite=suite,
             mirror=mirror or DEFAULT_MIRROR,
