@@ -7,6 +7,7 @@ section. Trajectories record which skills were active.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,16 @@ class Skill(BaseModel):
         default_factory=dict,
         description="Contents of the small text references, so a run's snapshot is complete.",
     )
+    content_hash: str = Field(
+        default="",
+        description="SHA-256 of SKILL.md and every reference file: variants of one skill "
+        "(the same name written for different models) stay apart.",
+    )
+
+    @property
+    def label(self) -> str:
+        """The name with a short content hash, e.g. `care-first@3f9a21c0b7de`."""
+        return f"{self.name}@{self.content_hash[:12]}" if self.content_hash else self.name
 
 
 class SkillError(ValueError):
@@ -63,6 +74,9 @@ def load_skill(path: Path) -> Skill:
         str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p != skill_file
     )
     texts = {name: _read_reference(folder / name) for name in references}
+    digest = hashlib.sha256()
+    for name in ["SKILL.md", *references]:
+        digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
     return Skill(
         name=meta["name"],
         description=meta["description"],
@@ -70,6 +84,7 @@ def load_skill(path: Path) -> Skill:
         body=body.strip(),
         references=references,
         reference_texts={name: text for name, text in texts.items() if text is not None},
+        content_hash=digest.hexdigest(),
     )
 
 

@@ -50,7 +50,7 @@ class ScoredRun:
             path=str(self.path),
             harness=c.harness,
             model=c.model.model if c.model else None,
-            skills=sorted(s.name for s in c.skills),
+            skills=sorted(s.label for s in c.skills),
             system_prompt=c.harness_config.system_prompt,
             coverage=Coverage.of(self.rows),
         )

@@ -47,7 +47,9 @@ class Trajectory(BaseModel):
     seed: int
     harness: str
     model: str | None = None
-    skills: list[str] = Field(default_factory=list)
+    skills: list[str] = Field(
+        default_factory=list, description="Active skills as `name@content-hash` (12 hex digits)."
+    )
     value_system: str
     values: dict[Literal["a", "b"], str] = Field(description="The values as presented: A first.")
     swapped: bool = Field(default=False, description="Poles exchanged for counterbalancing.")

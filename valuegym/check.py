@@ -33,6 +33,7 @@ from envs.task import (
 )
 from envs.values import ValueSystem, with_definitions
 from judges.checkpoint import checkable, judge, ordering_graph
+from valuegym.selection import Selection, task_names
 
 Severity = Literal["error", "warning"]
 
@@ -52,6 +53,7 @@ class CheckReport(BaseModel):
     tasks: list[str] = []
     environments: list[str] = []
     problems: list[Problem] = []
+    unmatched_ids: list[str] = []
 
     @property
     def errors(self) -> list[Problem]:
@@ -327,9 +329,12 @@ def check_environment(env_cls: type[ToolEnv]) -> list[Problem]:
     return out.problems
 
 
-def check_paths(paths: list[Path], systems: dict[str, ValueSystem]) -> CheckReport:
-    """Check every task file under `paths` and every environment those tasks use."""
+def check_paths(
+    paths: list[Path], systems: dict[str, ValueSystem], selection: Selection | None = None
+) -> CheckReport:
+    """Check every task file under `paths` (or those `selection` picks) and their environments."""
     report = CheckReport()
+    names: set[str] = set()
     first_seen: dict[str, Path] = {}
     env_classes: dict[str, type[ToolEnv]] = {}
     for path in find_task_files(paths):
@@ -340,6 +345,9 @@ def check_paths(paths: list[Path], systems: dict[str, ValueSystem]) -> CheckRepo
         task, problems = load_checked_task(path, systems)
         report.problems.extend(problems)
         if task is None:
+            continue
+        names |= task_names(task)
+        if selection is not None and not selection.matches(task):
             continue
         if task.id in first_seen:
             report.problems.append(
@@ -359,4 +367,6 @@ def check_paths(paths: list[Path], systems: dict[str, ValueSystem]) -> CheckRepo
     for name, env_cls in sorted(env_classes.items()):
         report.environments.append(name)
         report.problems.extend(check_environment(env_cls))
+    if selection is not None:
+        report.unmatched_ids = [i for i in selection.task_ids if i not in names]
     return report

@@ -14,7 +14,16 @@ from envs.values import bundled_value_systems
 from valuegym.cli_analysis import compare, judge_app
 from valuegym.cli_import import import_app
 from valuegym.cli_sandbox import sandbox_app, sandbox_problem
+from valuegym.cli_selection import (
+    CaseListOption,
+    EnvironmentOption,
+    TaskIdsOption,
+    ValueSystemOption,
+    apply_selection,
+    selection_from,
+)
 from valuegym.cli_serve import serve_app
+from valuegym.selection import Selection, SelectionError
 from valuegym.tasks import load_tasks, resolve_task_paths
 
 if TYPE_CHECKING:
@@ -43,11 +52,19 @@ def check(
     paths: Annotated[
         list[str] | None, typer.Argument(help="Task files or folders; default: the bundled suite.")
     ] = None,
+    task_ids: TaskIdsOption = None,
+    value_system: ValueSystemOption = None,
+    environment: EnvironmentOption = None,
+    case_list: CaseListOption = None,
 ) -> None:
     """Validate tasks and their environments; exit 1 on any error."""
     from valuegym.check import check_paths
 
-    report = check_paths(resolve_task_paths(paths), bundled_value_systems())
+    selection = _selection(task_ids, value_system, environment, case_list)
+    report = check_paths(resolve_task_paths(paths), bundled_value_systems(), selection)
+    if report.unmatched_ids:
+        shown = ", ".join(report.unmatched_ids[:10])
+        console.print(f"warning: requested ids match no task: {shown}", style="yellow")
     for problem in report.problems:
         style = "red" if problem.severity == "error" else "yellow"
         console.print(problem.line(), style=style, highlight=False, soft_wrap=True)
@@ -58,6 +75,13 @@ def check(
     )
     console.print(summary, style="bold red" if report.errors else "bold green", highlight=False)
     raise typer.Exit(1 if report.errors else 0)
+
+
+def _selection(task_ids, value_system, environment, case_list) -> Selection:
+    try:
+        return selection_from(task_ids, value_system, environment, case_list)
+    except SelectionError as exc:
+        _fail(str(exc))
 
 
 def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> None:
@@ -125,11 +149,16 @@ class RunOptions:
     system_prompt: str | None = None
     temperature: float = 0.0
     counterbalance: bool = False
+    selection: Selection = field(default_factory=Selection)
 
 
 def _fail(message: str) -> NoReturn:
     console.print(f"error: {message}", style="red", highlight=False)
     raise typer.Exit(2)
+
+
+def _warn(message: str) -> None:
+    console.print(f"warning: {message}", style="yellow", highlight=False)
 
 
 def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], skipped) -> RunConfig:
@@ -162,6 +191,7 @@ def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], sk
         task_sources=[str(p) for p in sources],
         task_ids=[t.id for t in tasks],
         skipped_tasks=[SkippedTask(path=p, reason=r) for p, r in skipped],
+        selection=opts.selection,
     )
 
 
@@ -192,8 +222,9 @@ def start_run(opts: RunOptions) -> None:
         tasks, skipped = load_tasks(sources)
         for path, reason in skipped:
             console.print(f"skipping {path}: {reason}", style="yellow", highlight=False)
+        tasks = apply_selection(tasks, opts.selection, _warn)
         if not tasks:
-            _fail("--tasks: no valid task found")
+            _fail("--tasks: no valid task found" + ("" if opts.selection.empty else " selected"))
         create_run(opts.out, _new_run_config(opts, tasks, sources, skipped), tasks)
     _progress_run(opts.out, harness, opts.concurrency if exists else None)
     _judge_checkpoint(opts.out)
@@ -226,8 +257,13 @@ def run(
     counterbalance: Annotated[
         bool, typer.Option(help="Randomise per episode which value is presented as A.")
     ] = False,
+    task_ids: TaskIdsOption = None,
+    value_system: ValueSystemOption = None,
+    environment: EnvironmentOption = None,
+    case_list: CaseListOption = None,
 ) -> None:
     """Run episodes of tasks under a harness, journaling every trajectory."""
+    selection = _selection(task_ids, value_system, environment, case_list)
     start_run(
         RunOptions(
             out=out,
@@ -246,6 +282,7 @@ def run(
             system_prompt=system_prompt,
             temperature=temperature,
             counterbalance=counterbalance,
+            selection=selection,
         )
     )
     console.print(f"report: valuegym report {out}")

@@ -16,6 +16,16 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
+from valuegym.cli_selection import (
+    CaseListOption,
+    EnvironmentOption,
+    TaskIdsOption,
+    ValueSystemOption,
+    apply_selection,
+    selection_from,
+)
+from valuegym.selection import SelectionError
+
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -113,6 +123,10 @@ def calibrate(
     min_accuracy: Annotated[float, typer.Option(help="Exit 1 below this pole accuracy.")] = 0.98,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     resamples: ResamplesOption = 1000,
+    task_ids: TaskIdsOption = None,
+    value_system: ValueSystemOption = None,
+    environment: EnvironmentOption = None,
+    case_list: CaseListOption = None,
 ) -> None:
     """Judge golden-a and golden-b replays of every task; report pole accuracy and agreement."""
     from judges.calibrate import CalibrationError
@@ -126,9 +140,16 @@ def calibrate(
         key = judge_key(judge)
     except JudgeSpecError as exc:
         _fail(str(exc))
+    try:
+        selection = selection_from(task_ids, value_system, environment, case_list)
+    except SelectionError as exc:
+        _fail(str(exc))
     found, skipped = load_tasks(resolve_task_paths(tasks))
     for path, reason in skipped:
         console.print(f"skipping {path}: {reason}", style="yellow", highlight=False)
+    found = apply_selection(
+        found, selection, lambda m: console.print(f"warning: {m}", style="yellow")
+    )
     if not found:
         _fail("--tasks: no valid task found")
     scorer = _scorer(judge, found, endpoints)

@@ -27,6 +27,7 @@ from harnesses.models import ModelEndpoint
 from harnesses.skills import Skill
 from trajectories.journal import Journal, read_journal
 from trajectories.schema import Trajectory, Usage, episode_id
+from valuegym.selection import Selection
 
 RUN_CONFIG = "run.json"
 TASKS_SNAPSHOT = "tasks.jsonl"
@@ -55,6 +56,9 @@ class RunConfig(BaseModel):
     task_sources: list[str] = Field(default_factory=list)
     task_ids: list[str] = Field(default_factory=list)
     skipped_tasks: list[SkippedTask] = Field(default_factory=list)
+    selection: Selection = Field(
+        default_factory=Selection, description="The --task-ids/--value-system/... filters used."
+    )
     valuegym_version: str = Field(default_factory=lambda: version("valuegym"))
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
@@ -138,7 +142,7 @@ def run_episode(
         seed=seed,
         harness=config.harness,
         model=config.model.model if config.model else None,
-        skills=[skill.name for skill in config.skills],
+        skills=[skill.label for skill in config.skills],
         value_system=task.value_system,
         values={pole: task.poles[pole].value.name for pole in ("a", "b")},
         swapped=swapped,

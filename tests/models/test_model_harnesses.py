@@ -169,7 +169,8 @@ def test_skill_system_prompt_and_tool_definitions_are_recorded(
     tasks = {t.id: t for t in bundled_tasks}
     assert set(episodes) == set(tasks)
     for task_id, trajectory in episodes.items():
-        assert trajectory.status == "finished" and trajectory.skills == ["care-first"]
+        assert trajectory.status == "finished"
+        assert len(trajectory.skills) == 1 and trajectory.skills[0].startswith("care-first@")
         system = trajectory.messages[0]
         assert system.role == "system"
         assert system.content.startswith("You run the night shift desk.")
