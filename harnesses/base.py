@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from envs.protocol import ToolResult, ToolSpec
 from envs.sandbox import Session
 from envs.task import Task
-from harnesses.models import ModelEndpoint
+from harnesses.models import ModelApi, ModelEndpoint
 from harnesses.skills import Skill
 from trajectories.schema import EpisodeStatus, Message, Usage
 
@@ -72,6 +72,27 @@ class HarnessResult(BaseModel):
 
 
 Harness = Callable[[EpisodeContext], HarnessResult]
+
+
+def require_model(
+    ctx: EpisodeContext, apis: tuple[ModelApi, ...] = ("chat",)
+) -> ModelEndpoint | HarnessResult:
+    """The episode's model endpoint, or an error result saying why there is no usable one
+    (none given, its key unset, or it speaks a protocol this harness does not)."""
+    if ctx.model is None:
+        return HarnessResult(
+            status="error",
+            error="this harness needs a model endpoint: pass --model NAME "
+            "(endpoints are named in valuegym.endpoints.yaml)",
+        )
+    if ctx.model.api not in apis:
+        return HarnessResult(
+            status="error",
+            error=f"model endpoint {ctx.model.name!r} speaks the {ctx.model.api} API; this "
+            f"harness needs an endpoint with api: {' or '.join(apis)}",
+        )
+    problem = ctx.model.key_problem()
+    return HarnessResult(status="error", error=problem) if problem else ctx.model
 
 
 class UnknownHarness(KeyError):

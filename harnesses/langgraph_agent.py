@@ -23,9 +23,9 @@ from langgraph.errors import GraphRecursionError
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from harnesses.base import EpisodeContext, HarnessResult
+from harnesses.base import EpisodeContext, HarnessResult, require_model
 from harnesses.prompts import system_prompt
-from harnesses.react import episode_deadline, require_model
+from harnesses.react import episode_deadline
 from harnesses.retry import ModelCallFailed, ModelCallTimeout, call_model
 from harnesses.tool_loop import Ending, ToolLoop
 from trajectories.schema import Message, MessageToolCall, Usage

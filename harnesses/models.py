@@ -9,12 +9,17 @@ so configurations, journals and reports can be shared without leaking secrets.
         base_url: http://127.0.0.1:8000/v1
         model: qwen
         api_key_env: VLLM_API_KEY
+      gateway-claude:
+        api: anthropic               # chat (default), responses or anthropic
+        base_url: http://127.0.0.1:4000
+        model: my-model
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
@@ -22,12 +27,21 @@ from pydantic import BaseModel, Field, ValidationError
 DEFAULT_FILE = Path("valuegym.endpoints.yaml")
 ENV_VAR = "VALUEGYM_ENDPOINTS"
 
+ModelApi = Literal["chat", "responses", "anthropic"]
+"""The wire protocol an endpoint speaks: OpenAI Chat Completions, OpenAI Responses, or Anthropic
+Messages. Harnesses check it, so a harness never sends one dialect to a server of another."""
+
 
 class ModelEndpoint(BaseModel):
     name: str
     base_url: str
     model: str
     api_key_env: str | None = Field(default=None, description="Name of the variable with the key.")
+    api: ModelApi = Field(
+        default="chat",
+        description="The protocol it speaks; `base_url` is the OpenAI base URL (…/v1) for chat "
+        "and responses, and the root an Anthropic client appends `/v1/messages` to for anthropic.",
+    )
 
     def api_key(self) -> str:
         """The key from the environment; OpenAI clients need a string even for keyless servers."""

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from harnesses.base import EpisodeContext, HarnessResult
+from harnesses.base import EpisodeContext, HarnessResult, require_model
 from harnesses.models import ModelEndpoint
 from harnesses.prompts import system_prompt
 from harnesses.retry import ModelCallFailed, ModelCallTimeout, call_model
@@ -44,18 +44,6 @@ def opening_messages(ctx: EpisodeContext) -> list[Message]:
 
 def episode_deadline(ctx: EpisodeContext) -> float:
     return ctx.deadline or time.monotonic() + ctx.config.timeout_s
-
-
-def require_model(ctx: EpisodeContext) -> ModelEndpoint | HarnessResult:
-    """The episode's model endpoint, or an error result saying why there is no usable one."""
-    if ctx.model is None:
-        return HarnessResult(
-            status="error",
-            error="this harness needs a model endpoint: pass --model NAME "
-            "(endpoints are named in valuegym.endpoints.yaml)",
-        )
-    problem = ctx.model.key_problem()
-    return HarnessResult(status="error", error=problem) if problem else ctx.model
 
 
 def _complete(

@@ -36,18 +36,23 @@ def scripted(
     ] = None,
     endpoints: Annotated[Path | None, typer.Option(help="The endpoints file to update.")] = None,
     register: Annotated[
-        bool, typer.Option(help="Write a `scripted-<policy>` endpoint for every policy.")
+        bool,
+        typer.Option(
+            help="Write `scripted-<policy>`, `scripted-responses-<policy>` and "
+            "`scripted-anthropic-<policy>` endpoints for every policy."
+        ),
     ] = True,
 ) -> None:
     """Serve scripted policies (a stand-in model for demos and tests) until interrupted.
 
-    Speaks the OpenAI Chat Completions and Anthropic Messages APIs. The request's `model` names
+    Speaks the OpenAI Chat Completions and Responses APIs and Anthropic's Messages API (with
+    count_tokens), streaming or not. The request's `model` names
     the policy: golden-a, golden-b, random, refuser, fault-malformed-args[:N],
     fault-unknown-tool[:N], fault-http-500[:N], fault-rate-limit[:N], fault-slow[:SECONDS].
     It measures nothing about any real model.
     """
-    from harnesses.models import ModelEndpoint, save_endpoint
-    from harnesses.scripted.server import ScriptedServer
+    from harnesses.models import save_endpoint
+    from harnesses.scripted.server import ENDPOINT_PREFIXES, ScriptedServer
     from valuegym.tasks import load_tasks, resolve_task_paths
 
     loaded, skipped = load_tasks(resolve_task_paths(tasks))
@@ -66,12 +71,11 @@ def scripted(
     if register:
         path = _endpoints_path(endpoints)
         for policy in policies:
-            endpoint = ModelEndpoint(
-                name=f"scripted-{policy}", base_url=server.base_url, model=policy
-            )
-            save_endpoint(endpoint, path)
+            for api in ENDPOINT_PREFIXES:
+                save_endpoint(server.endpoint(policy, api), path)
         say(
-            f"registered endpoints scripted-<policy> in {path}; try: valuegym run --out "
+            f"registered endpoints scripted-<policy> (chat), scripted-responses-<policy> and "
+            f"scripted-anthropic-<policy> in {path}; try: valuegym run --out "
             "runs/react --harness react --model scripted-golden-a",
         )
     try:

@@ -40,8 +40,12 @@ class Conversation:
 
     @property
     def turn(self) -> int:
-        """How many tool results the conversation holds: the policy's position in its script."""
-        return sum(1 for m in self.messages if m.role == "tool")
+        """How many assistant turns the conversation holds: the policy's position in its script.
+
+        Counted by assistant messages, not tool results, so harnesses that send a tool's output
+        back as plain text (or as a user message) keep their place in the script too.
+        """
+        return sum(1 for m in self.messages if m.role == "assistant")
 
     @property
     def tool_names(self) -> list[str]:
@@ -73,6 +77,34 @@ Policy = Callable[[Conversation], Reply]
 
 class PolicyError(ValueError):
     """A request the policy cannot serve (no matching task, a bad parameter): an HTTP 400."""
+
+
+NAMESPACE_SEPARATORS = ("_", ".", "-", "/", ":")
+
+
+def offered_name(name: str, offered: list[str]) -> str:
+    """The offered tool a scripted call of `name` means.
+
+    Harnesses namespace the tools they offer (Claude Code calls an MCP tool
+    `mcp__<server>__<tool>`), so a call is matched to the offered tool that ends in its name
+    after a separator, preferring the prefix most offered tools share (the namespace). A name
+    with no such match is left alone: fault policies call tools nobody offered on purpose.
+    """
+    if name in offered:
+        return name
+    prefixes = {
+        tool: tool[: -len(name)]
+        for tool in offered
+        if len(tool) > len(name)
+        and tool.endswith(name)
+        and tool[-len(name) - 1] in NAMESPACE_SEPARATORS
+    }
+    if not prefixes:
+        return name
+    shared = {tool: sum(o.startswith(p) for o in offered) for tool, p in prefixes.items()}
+    best = max(shared.values())
+    winners = [tool for tool, count in shared.items() if count == best]
+    return winners[0] if len(winners) == 1 else name
 
 
 def split_model(model: str) -> tuple[str, str | None]:

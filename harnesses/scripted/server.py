@@ -1,8 +1,11 @@
 """The scripted policy server: a Starlette app served by uvicorn on a loopback socket.
 
-Routes: `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic), `GET /v1/models`
-and `GET /health`. The socket is bound and listening before the server thread starts, so a
-client can connect as soon as `start()` returns.
+Routes: `POST /v1/chat/completions` (OpenAI Chat Completions), `POST /v1/responses` (OpenAI
+Responses), `POST /v1/messages` and `POST /v1/messages/count_tokens` (Anthropic), `GET /v1/models`
+and `GET /health`. Every dialect, streaming or not, gets the same policy reply for the same
+conversation, and a fault reply is the same HTTP error whether the request streams or not.
+The socket is bound and listening before the server thread starts, so a client can connect as
+soon as `start()` returns.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from envs.task import Task
-from harnesses.scripted import wire_anthropic, wire_openai
+from harnesses.models import ModelApi, ModelEndpoint
+from harnesses.scripted import wire_anthropic, wire_openai, wire_responses
 from harnesses.scripted.conversation import (
     Conversation,
     Policy,
@@ -33,6 +37,7 @@ from harnesses.scripted.conversation import (
     Reply,
     estimate_tokens,
     normalise_prompt,
+    offered_name,
     split_model,
 )
 from harnesses.scripted.policies import load_policies
@@ -82,7 +87,9 @@ class ScriptedApp:
         return Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
                 Route("/v1/messages", self._anthropic, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
             ],
@@ -160,6 +167,13 @@ class ScriptedApp:
         if reply.status != 200:
             message = reply.error or f"scripted HTTP {reply.status}"
             raise _Failure(reply.status, message, reply.retry_after_s)
+        if reply.tool_calls:
+            offered = conversation.tool_names
+            calls = [
+                c.model_copy(update={"name": offered_name(c.name, offered)})
+                for c in reply.tool_calls
+            ]
+            reply = reply.model_copy(update={"tool_calls": calls})
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
         return parsed, conversation, reply, digest
 
@@ -185,7 +199,9 @@ class ScriptedApp:
             parsed, conversation, reply, digest = await self._reply(request, model_type, parts)
         except _Failure as failure:
             return self._error(failure, error_body)
-        prompt_tokens = estimate_tokens(json.dumps(conversation.raw.get("messages", [])))
+        prompt_tokens = estimate_tokens(
+            json.dumps(conversation.raw.get("messages") or conversation.raw.get("input") or [])
+        )
         return render(parsed, conversation, reply, digest, prompt_tokens)
 
     async def _openai(self, request: Request) -> Response:
@@ -219,12 +235,56 @@ class ScriptedApp:
             render,
         )
 
+    async def _responses(self, request: Request) -> Response:
+        def render(parsed, conversation, reply, digest, prompt_tokens) -> Response:
+            args = (reply, parsed.model, f"resp_{digest}", conversation.turn, prompt_tokens)
+            if parsed.stream:
+                return _sse(wire_responses.stream(*args))
+            return JSONResponse(wire_responses.response(*args))
+
+        return await self._serve(
+            request,
+            wire_responses.ResponsesRequest,
+            wire_responses.conversation_parts,
+            wire_openai.error_body,
+            render,
+        )
+
+    async def _count_tokens(self, request: Request) -> Response:
+        """Anthropic's token counter, with the same estimate the replies' usage reports."""
+        try:
+            body = await request.json()
+            wire_anthropic.CountTokensRequest.model_validate(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            failure = _Failure(400, f"invalid request: body is not JSON: {exc}")
+            return self._error(failure, wire_anthropic.error_body)
+        except ValidationError as exc:
+            return self._error(_Failure(400, _validation_message(exc)), wire_anthropic.error_body)
+        counted = {k: body.get(k) for k in ("system", "messages", "tools") if body.get(k)}
+        return JSONResponse({"input_tokens": estimate_tokens(json.dumps(counted))})
+
     async def _models(self, _: Request) -> Response:
         data = [{"id": n, "object": "model", "owned_by": "valuegym"} for n in self.policies]
         return JSONResponse({"object": "list", "data": data})
 
     async def _health(self, _: Request) -> Response:
         return JSONResponse({"status": "ok", "policies": self.policies, "tasks": len(self._tasks)})
+
+
+ENDPOINT_PREFIXES: dict[ModelApi, str] = {
+    "chat": "scripted-",
+    "responses": "scripted-responses-",
+    "anthropic": "scripted-anthropic-",
+}
+"""Endpoint names `serve scripted` registers: `scripted-golden-a` speaks Chat Completions,
+`scripted-responses-golden-a` the Responses API, `scripted-anthropic-golden-a` Anthropic's."""
+
+
+def scripted_endpoint(policy: str, root_url: str, api: ModelApi = "chat") -> ModelEndpoint:
+    base_url = root_url if api == "anthropic" else f"{root_url}/v1"
+    return ModelEndpoint(
+        name=f"{ENDPOINT_PREFIXES[api]}{policy}", base_url=base_url, model=policy, api=api
+    )
 
 
 def _sse(events: Iterator[str]) -> StreamingResponse:
@@ -273,6 +333,10 @@ class ScriptedServer:
     def base_url(self) -> str:
         """The OpenAI-style base URL (Anthropic clients take `root_url`)."""
         return f"{self.root_url}/v1"
+
+    def endpoint(self, policy: str, api: ModelApi = "chat") -> ModelEndpoint:
+        """The named endpoint that plays `policy` over the `api` dialect."""
+        return scripted_endpoint(policy, self.root_url, api)
 
     def start(self, timeout: float = 10.0) -> ScriptedServer:
         self._thread = threading.Thread(

@@ -24,16 +24,22 @@ class AnthropicTool(WireModel):
 
 
 class AnthropicMessage(WireModel):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
 
-class MessagesRequest(WireModel):
+class CountTokensRequest(WireModel):
+    """`POST /v1/messages/count_tokens`: a Messages request without the generation settings."""
+
     model: str
-    max_tokens: int = 1024
     system: str | list[dict[str, Any]] | None = None
-    messages: list[AnthropicMessage] = Field(min_length=1)
+    messages: list[AnthropicMessage] = Field(default_factory=list)
     tools: list[AnthropicTool] | None = None
+
+
+class MessagesRequest(CountTokensRequest):
+    max_tokens: int = 1024
+    messages: list[AnthropicMessage] = Field(min_length=1)
     stream: bool = False
 
 
@@ -45,13 +51,16 @@ def _blocks_text(blocks: str | list[dict[str, Any]] | None) -> str:
     return "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
 
 
-def conversation_parts(request: MessagesRequest) -> tuple[list[Message], list[ToolSpec]]:
+def conversation_parts(request: CountTokensRequest) -> tuple[list[Message], list[ToolSpec]]:
     """The request as OpenAI-shaped messages and the tools it offers."""
     messages: list[Message] = []
     if request.system:
         messages.append(Message(role="system", content=_blocks_text(request.system)))
     for m in request.messages:
         blocks = [{"type": "text", "text": m.content}] if isinstance(m.content, str) else m.content
+        if m.role == "system":  # Claude Code sends context as a system turn in `messages`
+            messages.append(Message(role="system", content=_blocks_text(blocks)))
+            continue
         if m.role == "assistant":
             calls = [
                 MessageToolCall(id=b["id"], name=b["name"], arguments=json.dumps(b.get("input")))
