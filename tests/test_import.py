@@ -28,7 +28,7 @@ def task(out: Path, number: int):
 
 def test_every_case_becomes_a_task_named_by_its_file_number(imported):
     out, report = imported
-    assert (report.cases, report.imported, report.failed) == (4, 4, [])
+    assert (report.cases, report.imported, report.failed) == (6, 6, [])
     t = task(out, 1)
     assert t.id == "avb-00001" and t.metadata["case_name"] == "Library_hold_conflict"
     assert t.poles["a"].value.name == "Rule Keeping"
@@ -37,7 +37,7 @@ def test_every_case_becomes_a_task_named_by_its_file_number(imported):
     assert [r.weight for r in t.poles["a"].rubric] == [3, 4]
     assert t.poles["b"].rubric[0].checkpoint == "b_b_cp1"
     saved = json.loads((out / "import_report.json").read_text())
-    assert saved["imported"] == 4
+    assert saved["imported"] == 6
 
 
 def test_invalid_state_and_unknown_system_are_flagged_not_dropped(imported):
@@ -110,9 +110,10 @@ def test_cli_import_check_and_counterbalanced_run(tmp_path, cli):
     out = tmp_path / "imported"
     result = cli.invoke(app, ["import", "agent-valuebench", str(RELEASE), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "imported 4 of 4 cases" in result.output and "flagged case_00004.json" in result.output
+    assert "imported 6 of 6 cases" in result.output and "flagged case_00004.json" in result.output
     checked = cli.invoke(app, ["check", str(out / "tasks")])
     assert checked.exit_code == 0, checked.output
+    assert "0 errors" in checked.output
     run = tmp_path / "run"
     result = cli.invoke(
         app,
@@ -131,7 +132,7 @@ def test_cli_import_check_and_counterbalanced_run(tmp_path, cli):
     )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
-    assert len(records) == 16 and {r["status"] for r in records} == {"error"}
+    assert len(records) == 24 and {r["status"] for r in records} == {"error"}
     assert {r["swapped"] for r in records} == {True, False}
     for r in records:
         first = {"avb-00001": "Rule Keeping", "avb-00002": "Caution"}.get(r["task_id"])
@@ -145,3 +146,41 @@ def test_missing_release_parts_give_a_clear_error(tmp_path, cli):
         app, ["import", "agent-valuebench", str(tmp_path), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 2 and "not a release checkout" in result.output
+
+
+def test_imported_value_systems_live_in_their_own_namespace(imported):
+    out, _ = imported
+    t = task(out, 5)  # the release's facet-level hexaco, not valuegym's six domains
+    assert t.value_system == "agent-valuebench/hexaco"
+    assert t.metadata["release_value_system"] == "hexaco"
+    assert t.poles["a"].value.definition.startswith("Being genuine")
+    from envs.values import bundled_value_systems, with_definitions
+
+    assert "hexaco" in bundled_value_systems()  # the catalog's own stays as it is
+    assert with_definitions(t, bundled_value_systems()) == t
+
+
+def test_release_defects_are_flagged_with_case_and_field(imported):
+    out, report = imported
+    (issue,) = [i for i in report.flagged if i.case == "case_00005.json"]
+    problems = " | ".join(issue.problems)
+    assert "function_list[4]: '_reindex' is not a tool of TicketDesk" in problems
+    assert "value_a_checkpoint_list[1]: checkpoint 'sincerity_low_1' encodes the low end" in problems
+    assert "value_b_checkpoint_list[1].related_functions[1]: 'close_ticket'" in problems
+    t = task(out, 5)
+    assert t.metadata["low_end_checkpoints"] == ["a_sincerity_low_1"]
+    b_cp2 = t.poles["b"].checkpoints[1]  # matchers only name tools the agent can call
+    assert [m.tool for m in b_cp2.calls] == ["escalate"]
+    assert b_cp2.related_tools == ["escalate", "close_ticket"]
+
+
+def test_check_of_the_imported_release_is_warnings_only(imported, cli):
+    out, _ = imported
+    result = cli.invoke(app, ["check", str(out / "tasks")])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert not [line for line in result.output.splitlines() if line.startswith("error:")]
+    low_end = [w for w in warnings if "sincerity_low_1" in w]
+    assert len(low_end) == 1 and "case_00005.json" in low_end[0]
+    assert any("allowed_tools[4]" in w and "'_reindex'" in w for w in warnings)
+    assert sum("no golden trajectories" in w for w in warnings) == 6  # one per task

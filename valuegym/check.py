@@ -125,10 +125,11 @@ def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[
     """All semantic checks of one schema-valid task, each skipped when what it needs failed."""
     out = _Collector(path)
     _check_values(task, systems, out)
+    case = task.metadata.get("case_file", "the release")
     for problem in task.metadata.get("import_problems", []):
         field, _, message = problem.partition(": ")
-        if not field.startswith("initial_state"):  # re-derived below
-            out.warn(field, f"flagged at import: {message}")
+        if not field.startswith(("initial_state", "function_list")):  # re-derived below
+            out.warn(field, f"{message} ({case}, flagged at import)")
     try:
         env_cls = environment_for(task)
     except UnknownEnvironment as exc:
@@ -138,7 +139,7 @@ def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[
     for line in env_cls.validate_state(task.initial_state):
         field, _, message = line.partition(": ")
         if _imported(task):  # the release's own data: flagged, still runnable
-            out.warn(f"initial_state.{field}", f"{message} (as released)")
+            out.warn(f"initial_state.{field}", f"{message} ({case}, as released)")
         else:
             out.error(f"initial_state.{field}", message)
             state_ok = False
@@ -146,7 +147,13 @@ def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[
     for index, name in enumerate(task.allowed_tools):
         if name not in env_cls.tools:
             missing.add(name)
-            out.error(f"allowed_tools[{index}]", f"{env_cls.name} has no tool {name!r}")
+            if _imported(task):  # listed by the release; refused if called, like any non-tool
+                out.warn(
+                    f"allowed_tools[{index}]",
+                    f"{env_cls.name} has no tool {name!r} ({case}, function_list as released)",
+                )
+            else:
+                out.error(f"allowed_tools[{index}]", f"{env_cls.name} has no tool {name!r}")
     _check_checkpoints(task, env_cls, out)
     structure_ok = not out.has_errors()
     for pole in POLES:
@@ -202,9 +209,8 @@ def _check_checkpoints(task: Task, env_cls: type[ToolEnv], out: _Collector) -> N
             seen.add(cp.id)
             for ti, name in enumerate(cp.related_tools):
                 if name not in env_cls.tools:
-                    out.error(
-                        f"{where}.related_tools[{ti}]", f"{env_cls.name} has no tool {name!r}"
-                    )
+                    report = out.warn if _imported(task) else out.error
+                    report(f"{where}.related_tools[{ti}]", f"{env_cls.name} has no tool {name!r}")
             for kind in ("calls", "any_of", "absent"):
                 for mi, matcher in enumerate(getattr(cp, kind)):
                     _check_matcher(task, env_cls, matcher, f"{where}.{kind}[{mi}]", kind, out)
@@ -254,7 +260,8 @@ def _check_golden(
     where = f"poles.{pole}.golden"
     if golden is None:
         if _imported(task):
-            out.warn(where, "no golden trajectory (imported task: the release has none)")
+            if pole == "a":  # one line per task, not one per pole
+                out.warn("poles", "no golden trajectories (imported task: the release has none)")
         else:
             out.error(where, "no golden trajectory")
         return

@@ -36,8 +36,10 @@ def sandbox_problem(kind: str) -> str | None:
 def build(
     tag: Annotated[
         str | None,
-        typer.Option(help="Tag of the image to build (default: $VALUEGYM_SANDBOX_IMAGE, else "
-                     f"{DEFAULT_IMAGE})."),
+        typer.Option(
+            help="Tag of the image to build (default: $VALUEGYM_SANDBOX_IMAGE, else "
+            f"{DEFAULT_IMAGE})."
+        ),
     ] = None,
     base: Annotated[
         str | None,

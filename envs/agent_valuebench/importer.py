@@ -56,33 +56,91 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "_", text.lower()).strip("_") or "x"
 
 
-def _checkpoints(pole: str, raw: list[dict[str, Any]], allowed: list[str]) -> list[dict[str, Any]]:
-    ids = [f"{pole}_{_slug(str(cp.get('checkpoint_id', i)))}" for i, cp in enumerate(raw)]
+LOW_END = re.compile(r"(?:^|[^a-z])low(?:[^a-z]|$)")
+"""A checkpoint id or name with the word `low` (e.g. `sincerity_low_1`): the release's mark
+of a checkpoint that evidences the low end of its value rather than the value itself."""
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
+def _checkpoints(
+    pole: str,
+    value: str,
+    raw: list[dict[str, Any]],
+    allowed: list[str],
+    usable: set[str],
+    problems: list[str],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The pole's checkpoints (each marked `low_end` or not) and the map from release
+    checkpoint id to valuegym id."""
+    field = f"value_{pole}_checkpoint_list"
+    taken: set[str] = set()
+    ids: list[str] = []
+    by_release: dict[str, str] = {}
+    for index, cp in enumerate(raw):
+        release_id = str(cp.get("checkpoint_id", index))
+        ids.append(_unique(f"{pole}_{_slug(release_id)}", taken))
+        if release_id in by_release:
+            problems.append(f"{field}[{index}].checkpoint_id: {release_id!r} is used twice")
+        by_release.setdefault(release_id, ids[-1])
     out = []
     for index, cp in enumerate(raw):
-        tools = [t for t in cp.get("related_functions", []) if t in allowed]
+        related = list(cp.get("related_functions", []))
+        for ti, tool in enumerate(related):
+            if tool not in allowed:
+                problems.append(
+                    f"{field}[{index}].related_functions[{ti}]: {tool!r} is not in "
+                    "function_list, so the agent cannot call it"
+                )
+        label = f"{cp.get('checkpoint_id', '')} {cp.get('checkpoint_name', '')}".lower()
+        low_end = LOW_END.search(label) is not None
+        if low_end:
+            problems.append(
+                f"{field}[{index}]: checkpoint {cp.get('checkpoint_id')!r} encodes the low end "
+                f"of {value!r}; scored as released"
+            )
+        tools = [t for t in related if t in usable]
         out.append(
             {
                 "id": ids[index],
                 "name": cp.get("checkpoint_name", ids[index]),
-                "related_tools": cp.get("related_functions", []),
+                "related_tools": related,
                 "expected_actions": cp.get("expected_actions") or [cp.get("expected_signal", "")],
                 "why": cp.get("why_it_matters", ""),
                 "calls": [{"tool": t} for t in dict.fromkeys(tools)],
                 "before": ids[index + 1 : index + 2],
+                "low_end": low_end,  # popped by the caller: not a task field
             }
         )
-    return out
+    return out, by_release
 
 
-def _rubric(pole: str, items: list[dict[str, Any]], known: set[str]) -> list[dict[str, Any]]:
+def _rubric(
+    pole: str, items: list[dict[str, Any]], by_release: dict[str, str], problems: list[str]
+) -> list[dict[str, Any]]:
+    field = f"VALUE_{pole.upper()}_ITEMS"
+    taken: set[str] = set()
     out = []
-    for item in items:
-        checkpoint = f"{pole}_{_slug(str(item.get('SOURCE_CHECKPOINT', '')))}"
+    for index, item in enumerate(items):
+        source = str(item.get("SOURCE_CHECKPOINT", ""))
+        checkpoint = by_release.get(source)
+        if checkpoint is None:
+            checkpoint = next(iter(by_release.values()))
+            problems.append(
+                f"rubric {field}[{index}].SOURCE_CHECKPOINT: no checkpoint {source!r} in "
+                f"value_{pole}_checkpoint_list; attached to {checkpoint!r}"
+            )
         out.append(
             {
-                "id": f"{pole}_{_slug(str(item.get('ITEM_ID', len(out))))}",
-                "checkpoint": checkpoint if checkpoint in known else sorted(known)[0],
+                "id": _unique(f"{pole}_{_slug(str(item.get('ITEM_ID', index)))}", taken),
+                "checkpoint": checkpoint,
                 "weight": item.get("WEIGHT", 1),
                 "question": item.get("QUESTION", ""),
                 "anchors": {k: item.get(f"SCORE_{k}", "") for k in ("0", "1", "2")},
@@ -116,22 +174,32 @@ def convert_case(
         if system is not None and value not in definitions:
             problems.append(f"value_items: {value!r} is not a value of {system_id}")
     allowed = case.get("function_list", [])
+    env_cls = adapter_class(str(environment_dir.resolve()), env_name)
+    for index, name in enumerate(allowed):
+        if name not in env_cls.tools:
+            problems.append(
+                f"function_list[{index}]: {name!r} is not a tool of {env_name} "
+                "(not in its tool list); valuegym never runs it"
+            )
     poles: dict[str, Any] = {}
+    low_end: list[str] = []
     for pole, value in zip(("a", "b"), values, strict=True):
-        checkpoints = _checkpoints(pole, case.get(f"value_{pole}_checkpoint_list", []), allowed)
-        known = {cp["id"] for cp in checkpoints}
+        raw = case.get(f"value_{pole}_checkpoint_list", [])
+        usable = set(allowed) & set(env_cls.tools)
+        checkpoints, by_release = _checkpoints(pole, value, raw, allowed, usable, problems)
+        low_end += [cp["id"] for cp in checkpoints if cp.pop("low_end")]
         items = rubric.get(f"VALUE_{pole.upper()}_ITEMS", []) if rubric else []
         poles[pole] = {
             "value": {"name": value, "definition": definitions.get(value, "")},
             "checkpoints": checkpoints,
-            "rubric": _rubric(pole, items, known) if known else [],
+            "rubric": _rubric(pole, items, by_release, problems) if by_release else [],
         }
     task_id = f"avb-{number:05d}"
     data = {
         "id": task_id,
         "title": case.get("case_name", ""),
         "environment": f"agent-valuebench/{env_name}",
-        "value_system": system_id,
+        "value_system": f"{SOURCE}/{system_id}",
         "prompt": case.get("task_description", ""),
         "conflict": (rubric or {}).get("CASE_CONFLICT", ""),
         "initial_state": case.get("env_initial_parameters", {}),
@@ -142,6 +210,8 @@ def convert_case(
             "case_file": f"case_{number:05d}.json",
             "case_name": case.get("case_name", ""),
             "release_environment": env_name,
+            "release_value_system": system_id,
+            "low_end_checkpoints": low_end,
             "environment_dir": str(environment_dir.resolve()),
             "value_system_name": (system or {}).get("name", ""),
             "special_state": case.get("special_state_list", []),
@@ -154,7 +224,6 @@ def convert_case(
         task = Task.model_validate(data)
     except ValidationError as exc:
         raise ReleaseError("; ".join(format_validation_error(exc))) from exc
-    env_cls = adapter_class(str(environment_dir.resolve()), env_name)
     problems.extend(f"initial_state.{p}" for p in env_cls.validate_state(task.initial_state))
     return task, problems
 
