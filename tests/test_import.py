@@ -165,7 +165,7 @@ def test_release_defects_are_flagged_with_case_and_field(imported):
     (issue,) = [i for i in report.flagged if i.case == "case_00005.json"]
     problems = " | ".join(issue.problems)
     assert "function_list[4]: '_reindex' is not a tool of TicketDesk" in problems
-    assert "value_a_checkpoint_list[1]: checkpoint 'sincerity_low_1' encodes the low end" in problems
+    assert "value_a_checkpoint_list[1]: checkpoint 'sincerity_low_1' encodes the low" in problems
     assert "value_b_checkpoint_list[1].related_functions[1]: 'close_ticket'" in problems
     t = task(out, 5)
     assert t.metadata["low_end_checkpoints"] == ["a_sincerity_low_1"]
