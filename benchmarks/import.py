@@ -1,10 +1,16 @@
-"""Import a synthetic release the size of Agent-ValueBench and open every case once.
+"""Import and check a synthetic release the size of Agent-ValueBench; optionally run every case.
 
-Generates 394 small environments and 4,335 cases in the release layout, imports them with
-`valuegym import agent-valuebench`'s library function, then opens (and finalizes) one sandbox
-session per case. Prints the time of each phase. Target: under 60 s on 2 cores.
+Generates 394 small environments and 4,335 cases in the release layout (a third of the
+environments read the wall clock, draw uuids and iterate sets, as many release environments
+do), then times, each beside a plain JSON read of the same files measured in the same run:
 
-    python benchmarks/import.py [--envs 394] [--cases 4335] [--sandbox process]
+- `valuegym import agent-valuebench` (target: at most 3x the JSON read),
+- `valuegym check` of the imported tasks (target: at most 5 s),
+- with `--sessions`: one sandbox session per case (open, four calls, finalize), twice with the
+  same seeds, counting the cases whose tool logs are byte-identical (target: all).
+
+    python benchmarks/import.py [--envs 394] [--cases 4335] [--sessions --sandbox process]
+    python benchmarks/import.py --keep DIR     # leave DIR/release and DIR/imported for runs
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from pathlib import Path
 from envs.agent_valuebench.importer import import_release
 from envs.sandbox import make_sandbox
 from envs.task import load_task
+from envs.values import bundled_value_systems
+from valuegym.check import check_paths
+from valuegym.runner import sandbox_options
 
 BASE_ENV = (
     Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "avb_release" / "environment"
 )
 
-MODULE = """from .BaseEnv import BaseEnv
+MODULE = """{imports}from .BaseEnv import BaseEnv
 
 
 class _Impl:
@@ -35,14 +44,14 @@ class _Impl:
 
     def set_item(self, item_id, value):
         self.items[item_id] = value
-        return {{"success": True}}
+        return {{"success": True, "data": {stamp}}}
 
     def list_items(self):
         return {{"success": True, "data": sorted(self.items)}}
 
     def tag_item(self, item_id, tag):
         self.tags.setdefault(item_id, set()).add(tag)
-        return {{"success": True}}
+        return {{"success": True, "data": {tags}}}
 
 
 class {name}(BaseEnv):
@@ -51,6 +60,13 @@ class {name}(BaseEnv):
         self._impl.tags = {{}}
         self.tags = self._impl.tags
 """
+
+PLAIN = {"imports": "", "stamp": "None", "tags": "sorted(self.tags[item_id])"}
+WALL_CLOCK = {  # like the release's environments that read time, uuids and set order
+    "imports": "import uuid\nfrom datetime import datetime\n\n",
+    "stamp": '{"at": datetime.now().isoformat(), "receipt": str(uuid.uuid4())}',
+    "tags": "list(self.tags[item_id])",
+}
 
 
 def tool(name: str, props: dict, required: list[str]) -> dict:
@@ -76,7 +92,8 @@ def generate(root: Path, n_envs: int, n_cases: int) -> None:
     schema = {"items": {"type": "object", "additionalProperties": {"type": "string"}}}
     for i in range(n_envs):
         name = f"SyntheticEnv{i:03d}"
-        (env_dir / f"{name}.py").write_text(MODULE.format(name=name))
+        kind = WALL_CLOCK if i % 3 == 0 else PLAIN
+        (env_dir / f"{name}.py").write_text(MODULE.format(name=name, **kind))
         spec = {
             "env_name": name,
             "description": f"Synthetic environment {i}.",
@@ -115,7 +132,7 @@ def generate(root: Path, n_envs: int, n_cases: int) -> None:
             "value_items": [a, b],
             "task_description": f"Synthetic task {n}: tidy the items.",
             "env_initial_parameters": {"items": {"x": "1", "y": "2"}},
-            "function_list": ["get_item", "set_item", "list_items"],
+            "function_list": ["get_item", "set_item", "list_items", "tag_item"],
             "value_a_checkpoint_list": cps["a"],
             "value_b_checkpoint_list": cps["b"],
         }
@@ -150,39 +167,91 @@ def generate(root: Path, n_envs: int, n_cases: int) -> None:
         (root / "rubric" / f"case_{n:05d}_rubric.json").write_text(json.dumps(rubric))
 
 
+def plain_read(root: Path) -> int:
+    """The baseline: read and parse every JSON file the import reads, and nothing else."""
+    files = [
+        *sorted((root / "case").glob("*.json")),
+        *sorted((root / "rubric").glob("*.json")),
+        *sorted((root / "environment").glob("*.json")),
+        root / "configs" / "value_systems.json",
+    ]
+    for path in files:
+        json.loads(path.read_text(encoding="utf-8"))
+    return len(files)
+
+
+CALLS = (
+    ("set_item", {"item_id": "x", "value": "9"}),
+    ("tag_item", {"item_id": "x", "tag": "urgent"}),
+    ("tag_item", {"item_id": "x", "tag": "blue"}),
+    ("tag_item", {"item_id": "x", "tag": "late"}),
+)
+
+
+def session_logs(tasks: list, kind: str) -> list[str]:
+    """Each case's tool log as canonical JSON, from one session per case on a fresh sandbox."""
+    sandbox = make_sandbox(kind, sandbox_options(tasks))
+    logs = []
+    try:
+        for seed, task in enumerate(tasks):
+            session = sandbox.open(task, seed)
+            for name, arguments in CALLS:
+                session.call(name, arguments)
+            final = session.finalize()
+            session.close()
+            logs.append(json.dumps([e.model_dump() for e in final.tool_log], sort_keys=True))
+    finally:
+        sandbox.close()
+    return logs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", type=int, default=394)
     parser.add_argument("--cases", type=int, default=4335)
+    parser.add_argument("--sessions", action="store_true", help="Also run every case twice.")
     parser.add_argument("--sandbox", default="process")
+    parser.add_argument("--keep", type=Path, help="Write the release and import here, and keep.")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
+    scratch = tempfile.mkdtemp() if args.keep is None else str(args.keep)
+    try:
         root, out = Path(scratch) / "release", Path(scratch) / "imported"
         started = time.perf_counter()
         generate(root, args.envs, args.cases)
         generated = time.perf_counter()
+        files = plain_read(root)
+        read = time.perf_counter()
         report = import_release(root, out)
         imported = time.perf_counter()
-        tasks = [load_task(p) for p in sorted((out / "tasks").glob("*.json"))]
-        sandbox = make_sandbox(args.sandbox)
-        try:
-            opened = time.perf_counter()
-            for seed, task in enumerate(tasks):
-                session = sandbox.open(task, seed)
-                session.call("list_items", {})
-                session.finalize()
-                session.close()
-            done = time.perf_counter()
-        finally:
-            sandbox.close()
-    total = done - generated
+        checked_report = check_paths([out / "tasks"], bundled_value_systems())
+        checked = time.perf_counter()
+        rows = [
+            ("generate (not counted)", generated - started, ""),
+            (f"plain JSON read ({files} files)", read - generated, "baseline"),
+            (f"import ({report.imported} tasks)", imported - read, "target <= 3x"),
+            (
+                f"check ({len(checked_report.errors)} errors)",
+                checked - imported,
+                "target <= 5 s",
+            ),
+        ]
+        if args.sessions:
+            tasks = [load_task(p) for p in sorted((out / "tasks").glob("*.json"))]
+            first = session_logs(tasks, args.sandbox)
+            middle = time.perf_counter()
+            second = session_logs(tasks, args.sandbox)
+            same = sum(a == b for a, b in zip(first, second, strict=True))
+            rows.append((f"sessions, {args.sandbox} sandbox", middle - checked, ""))
+            rows.append((f"byte-identical tool logs: {same}/{len(tasks)}", 0.0, "target: all"))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    baseline = read - generated
     print(f"synthetic release: {args.envs} environments, {args.cases} cases")
-    print(f"{'phase':<34}{'seconds':>10}")
-    print(f"{'generate (not counted)':<34}{generated - started:>10.2f}")
-    print(f"{'import (' + str(report.imported) + ' tasks)':<34}{imported - generated:>10.2f}")
-    print(f"{'load tasks':<34}{opened - imported:>10.2f}")
-    print(f"{'open+call+finalize, ' + args.sandbox + ' sandbox':<34}{done - opened:>10.2f}")
-    print(f"{'total (import to last session)':<34}{total:>10.2f}  target < 60")
+    print(f"{'phase':<42}{'seconds':>9}{'x JSON read':>13}  note")
+    for name, seconds, note in rows:
+        ratio = f"{seconds / baseline:.1f}" if seconds and baseline else ""
+        print(f"{name:<42}{seconds:>9.2f}{ratio:>13}  {note}")
 
 
 if __name__ == "__main__":

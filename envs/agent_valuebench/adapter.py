@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict
 
 from envs.protocol import ToolResult, ToolSpec
 from envs.sdk import StateModel, ToolDef, ToolEnv
@@ -108,13 +108,18 @@ class ReleaseEnv(ToolEnv):
 
     @classmethod
     def validate_state(cls, state: Any) -> list[str]:
-        schema = {"type": "object", "properties": cls.state_schema}
-        validator = jsonschema.Draft202012Validator(schema)
+        validator = _state_validator(cls)
         problems = []
         for error in sorted(validator.iter_errors(state), key=lambda e: list(e.absolute_path)):
             where = ".".join(str(p) for p in error.absolute_path) or "(root)"
             problems.append(f"{where}: {error.message}")
         return problems
+
+
+@cache
+def _state_validator(cls: type[ReleaseEnv]) -> jsonschema.Draft202012Validator:
+    """The environment's state schema, compiled once per environment (not once per case)."""
+    return jsonschema.Draft202012Validator({"type": "object", "properties": cls.state_schema})
 
 
 def _release_method(name: str):
@@ -129,8 +134,7 @@ def _release_method(name: str):
 def adapter_class(environment_dir: str, release_name: str) -> type[ReleaseEnv]:
     """A `ToolEnv` class for one release environment, built from its `<Env>.json`."""
     spec_path = Path(environment_dir) / f"{release_name}.json"
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    arguments = create_model(f"{release_name}_arguments", __base__=_AnyArguments)
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))  # FileNotFoundError: no such env
     tools = {
         tool["name"]: ToolDef(
             spec=ToolSpec(
@@ -138,7 +142,7 @@ def adapter_class(environment_dir: str, release_name: str) -> type[ReleaseEnv]:
                 description=tool.get("description", ""),
                 parameters=tool.get("parameters") or {"type": "object", "properties": {}},
             ),
-            arguments=arguments,
+            arguments=_AnyArguments,
             method=_release_method(tool["name"]),
         )
         for tool in spec.get("tools", [])
@@ -147,7 +151,7 @@ def adapter_class(environment_dir: str, release_name: str) -> type[ReleaseEnv]:
         "name": f"agent-valuebench/{release_name}",
         "description": spec.get("description", ""),
         "tools": tools,
-        "environment_dir": str(Path(environment_dir).resolve()),
+        "environment_dir": str(Path(environment_dir).resolve()),  # cached: resolved once
         "release_name": release_name,
         "state_schema": spec.get("initial_parameter_schema", {}),
     }

@@ -10,13 +10,15 @@ schema, or whose value system is unknown, is still imported and flagged in the i
 from __future__ import annotations
 
 import json
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from envs.agent_valuebench.adapter import adapter_class
+from envs.agent_valuebench.adapter import ReleaseEnv, adapter_class
 from envs.sdk import format_validation_error
 from envs.task import Task
 
@@ -150,6 +152,14 @@ def _rubric(
     return out
 
 
+def _adapter(environment_dir: Path, env_name: str) -> type[ReleaseEnv] | None:
+    """The adapter class of a release environment, or None if it has no `<Env>.json`."""
+    try:
+        return adapter_class(str(environment_dir), env_name)
+    except FileNotFoundError:
+        return None
+
+
 def convert_case(
     number: int,
     case: dict[str, Any],
@@ -160,7 +170,8 @@ def convert_case(
     """One case to one task, plus the problems to flag (raises ReleaseError if it cannot be)."""
     problems: list[str] = []
     env_name = case.get("environment", "")
-    if not (environment_dir / f"{env_name}.json").exists():
+    env_cls = _adapter(environment_dir, env_name)
+    if env_cls is None:
         raise ReleaseError(f"environment: no {env_name}.json in {environment_dir}")
     system_id = case.get("value_system", "")
     system = systems.get(system_id)
@@ -174,7 +185,6 @@ def convert_case(
         if system is not None and value not in definitions:
             problems.append(f"value_items: {value!r} is not a value of {system_id}")
     allowed = case.get("function_list", [])
-    env_cls = adapter_class(str(environment_dir.resolve()), env_name)
     for index, name in enumerate(allowed):
         if name not in env_cls.tools:
             problems.append(
@@ -212,7 +222,7 @@ def convert_case(
             "release_environment": env_name,
             "release_value_system": system_id,
             "low_end_checkpoints": low_end,
-            "environment_dir": str(environment_dir.resolve()),
+            "environment_dir": env_cls.environment_dir,
             "value_system_name": (system or {}).get("name", ""),
             "special_state": case.get("special_state_list", []),
             "success_condition": case.get("success_condition"),
@@ -228,43 +238,88 @@ def convert_case(
     return task, problems
 
 
-def import_release(root: Path, out: Path) -> ImportReport:
-    """Import every case under `root` into `out/tasks/`, writing `out/import_report.json`."""
+class _Release(BaseModel):
+    """What every case's conversion needs, read once (and sent once to each worker)."""
+
+    root: Path
+    out: Path
+    environment_dir: Path
+    systems: dict[str, Any]
+
+
+def _import_case(release: _Release, case_path: Path) -> tuple[str, str | None, list[str], bool]:
+    """Read, convert and write one case: (case file, task id, problems, imported)."""
+    number = int(CASE_FILE.search(case_path.name).group(1))  # type: ignore[union-attr]
+    rubric_path = release.root / "rubric" / f"case_{number:05d}_rubric.json"
+    try:
+        case = _read_json(case_path)
+        rubric = _read_json(rubric_path) if rubric_path.exists() else {}
+        task, problems = convert_case(
+            number, case, rubric, release.systems, release.environment_dir
+        )
+    except (ReleaseError, ImportError, SyntaxError) as exc:
+        return case_path.name, None, [str(exc)], False
+    if not rubric:
+        problems.append(f"rubric: no {rubric_path.name}")
+    if problems:
+        task.metadata["import_problems"] = problems
+    (release.out / "tasks" / f"{task.id}.json").write_text(
+        task.model_dump_json(indent=1, by_alias=True, exclude_none=True) + "\n",
+        encoding="utf-8",
+    )
+    return case_path.name, task.id, problems, True
+
+
+def _import_chunk(
+    release: _Release, paths: list[Path]
+) -> list[tuple[str, str | None, list[str], bool]]:
+    return [_import_case(release, p) for p in paths]
+
+
+PARALLEL_FROM = 400
+"""Below this many cases a worker pool costs more than it saves."""
+
+
+def import_release(root: Path, out: Path, workers: int | None = None) -> ImportReport:
+    """Import every case under `root` into `out/tasks/`, writing `out/import_report.json`.
+
+    Cases are converted independently, so a large release is spread over `workers` processes
+    (default: one per CPU); the report lists cases in file order whatever finished first.
+    """
     environment_dir = root / "environment"
     for needed in (environment_dir, root / "case", root / "configs" / "value_systems.json"):
         if not needed.exists():
             raise ReleaseError(
                 f"{root}: not a release checkout (missing {needed.relative_to(root)})"
             )
-    systems = _read_json(root / "configs" / "value_systems.json")
+    release = _Release(
+        root=root,
+        out=out,
+        environment_dir=environment_dir.resolve(),
+        systems=_read_json(root / "configs" / "value_systems.json"),
+    )
     report = ImportReport(release=str(root), out=str(out))
-    tasks_dir = out / "tasks"
-    tasks_dir.mkdir(parents=True, exist_ok=True)
-    for case_path in sorted((root / "case").glob("case_*.json")):
-        match = CASE_FILE.search(case_path.name)
-        if not match:
-            continue
+    (out / "tasks").mkdir(parents=True, exist_ok=True)
+    paths = sorted(p for p in (root / "case").glob("case_*.json") if CASE_FILE.search(p.name))
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(paths) >= PARALLEL_FROM:
+        size = -(-len(paths) // (workers * 4))
+        chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = [
+                r
+                for chunk in pool.map(_import_chunk, [release] * len(chunks), chunks)
+                for r in chunk
+            ]
+    else:
+        results = _import_chunk(release, paths)
+    for case, task_id, problems, imported in results:
         report.cases += 1
-        number = int(match.group(1))
-        rubric_path = root / "rubric" / f"case_{number:05d}_rubric.json"
-        try:
-            case = _read_json(case_path)
-            rubric = _read_json(rubric_path) if rubric_path.exists() else {}
-            task, problems = convert_case(number, case, rubric, systems, environment_dir)
-        except (ReleaseError, ImportError, SyntaxError) as exc:
-            report.failed.append(CaseIssue(case=case_path.name, problems=[str(exc)]))
+        if not imported:
+            report.failed.append(CaseIssue(case=case, problems=problems))
             continue
-        if not rubric:
-            problems.append(f"rubric: no {rubric_path.name}")
-        if problems:
-            report.flagged.append(
-                CaseIssue(case=case_path.name, task_id=task.id, problems=problems)
-            )
-            task.metadata["import_problems"] = problems
-        (tasks_dir / f"{task.id}.json").write_text(
-            task.model_dump_json(indent=1, by_alias=True, exclude_none=True) + "\n",
-            encoding="utf-8",
-        )
         report.imported += 1
+        if problems:
+            report.flagged.append(CaseIssue(case=case, task_id=task_id, problems=problems))
     (out / "import_report.json").write_text(report.model_dump_json(indent=2) + "\n")
     return report
