@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from envs.protocol import ToolResult, ToolSpec
 from envs.sandbox import Session
 from envs.task import Task
+from harnesses.clients import ModelClients
 from harnesses.models import ModelApi, ModelEndpoint
 from harnesses.skills import Skill
 from trajectories.schema import EpisodeStatus, Message, Usage
@@ -34,7 +35,11 @@ class HarnessConfig(BaseModel):
 
 @dataclass
 class EpisodeContext:
-    """What a harness gets. `task` is there for oracle harnesses; agents use prompt and tools."""
+    """What a harness gets. `task` is there for oracle harnesses; agents use prompt and tools.
+
+    `clients` holds the run's model clients, shared across episodes: take the model client
+    from there (`ctx.clients.openai(ctx.model)`) rather than building one per episode.
+    """
 
     task: Task
     session: Session
@@ -43,6 +48,7 @@ class EpisodeContext:
     deadline: float = field(default=0.0)
     model: ModelEndpoint | None = None
     skills: list[Skill] = field(default_factory=list)
+    clients: ModelClients = field(default_factory=ModelClients)
 
     @property
     def prompt(self) -> str:

@@ -136,6 +136,7 @@ def langgraph_agent(ctx: EpisodeContext) -> HarnessResult:
     if isinstance(model, HarnessResult):
         return model
     deadline = episode_deadline(ctx)
+    sync, asynchronous = ctx.clients.openai(model), ctx.clients.async_openai(model)
     chat = ChatOpenAI(
         model=model.model,
         base_url=model.base_url,
@@ -143,6 +144,10 @@ def langgraph_agent(ctx: EpisodeContext) -> HarnessResult:
         temperature=ctx.config.temperature,
         seed=ctx.seed,
         max_retries=0,  # retries and timeouts are deadline-aware in call_model
+        root_client=sync,  # the run's shared clients: no new connection pool per episode
+        client=sync.chat.completions,
+        root_async_client=asynchronous,
+        async_client=asynchronous.chat.completions,
     )
     tools = [spec.openai() for spec in ctx.tools]
     bound = chat.bind_tools(tools) if tools else chat

@@ -84,33 +84,31 @@ def react(ctx: EpisodeContext) -> HarnessResult:
         )
 
     try:
-        with openai.OpenAI(
-            base_url=model.base_url, api_key=model.api_key(), max_retries=0
-        ) as client:
-            while True:
-                response = call_model(
-                    lambda timeout: _complete(client, ctx, model, messages, tools, timeout),
-                    deadline,
-                )
-                usage.requests += 1
-                if response.usage:
-                    usage.prompt_tokens += response.usage.prompt_tokens
-                    usage.completion_tokens += response.usage.completion_tokens
-                if not response.choices:
-                    return ended("error", "the model endpoint returned no choices")
-                reply = response.choices[0].message
-                calls = [
-                    MessageToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
-                    for c in reply.tool_calls or []
-                    if c.type == "function"
-                ]
-                messages.append(Message(role="assistant", content=reply.content, tool_calls=calls))
-                if not calls:
-                    return ended("finished", answer=reply.content or "")
-                results, ending = loop.run_turn(calls)
-                messages.extend(results)
-                if ending is not None:
-                    return ended(ending.status, ending.reason)
+        client = ctx.clients.openai(model)
+        while True:
+            response = call_model(
+                lambda timeout: _complete(client, ctx, model, messages, tools, timeout),
+                deadline,
+            )
+            usage.requests += 1
+            if response.usage:
+                usage.prompt_tokens += response.usage.prompt_tokens
+                usage.completion_tokens += response.usage.completion_tokens
+            if not response.choices:
+                return ended("error", "the model endpoint returned no choices")
+            reply = response.choices[0].message
+            calls = [
+                MessageToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+                for c in reply.tool_calls or []
+                if c.type == "function"
+            ]
+            messages.append(Message(role="assistant", content=reply.content, tool_calls=calls))
+            if not calls:
+                return ended("finished", answer=reply.content or "")
+            results, ending = loop.run_turn(calls)
+            messages.extend(results)
+            if ending is not None:
+                return ended(ending.status, ending.reason)
     except ModelCallTimeout as exc:
         return ended("timeout", str(exc))
     except ModelCallFailed as exc:

@@ -11,9 +11,9 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,10 +23,12 @@ from envs.sandbox import Sandbox, Session, make_sandbox
 from envs.sandbox_options import SandboxOptions
 from envs.task import Task, swap_poles
 from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
+from harnesses.clients import ModelClients
 from harnesses.models import ModelEndpoint
 from harnesses.skills import Skill
 from trajectories.journal import Journal, read_journal
 from trajectories.schema import Trajectory, Usage, episode_id
+from valuegym.executors import Executor, LocalExecutor
 from valuegym.selection import Selection
 
 RUN_CONFIG = "run.json"
@@ -97,13 +99,69 @@ def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
     return config, [Task.model_validate_json(line) for line in lines if line.strip()]
 
 
-def run_episode(
-    task: Task, sample: int, config: RunConfig, harness: Harness, sandbox: Sandbox
-) -> Trajectory:
-    """Run one episode to a trajectory. Never raises: every failure becomes an `error` record."""
+@dataclass(frozen=True)
+class Episode:
+    """One unit of a run: a task (as snapshotted) and a sample number."""
+
+    task: Task
+    sample: int
+
+
+def presented(config: RunConfig, episode: Episode) -> tuple[Task, int, bool]:
+    """The task as this episode presents it, the episode's seed and whether poles are swapped."""
+    task, sample = episode.task, episode.sample
     seed = episode_seed(config.seed, task.id, sample)
     swapped = config.counterbalance and episode_seed(config.seed + 1, task.id, sample) % 2 == 1
-    task = swap_poles(task) if swapped else task
+    return (swap_poles(task) if swapped else task), seed, swapped
+
+
+def _trajectory(
+    config: RunConfig,
+    episode: Episode,
+    status: str,
+    error: str | None,
+    started: str,
+    duration_s: float,
+    result: HarnessResult | None = None,
+    record: dict[str, object] | None = None,
+) -> Trajectory:
+    task, seed, swapped = presented(config, episode)
+    return Trajectory(
+        run_id=config.run_id,
+        episode_id=episode_id(task.id, episode.sample),
+        task_id=task.id,
+        sample=episode.sample,
+        seed=seed,
+        harness=config.harness,
+        model=config.model.model if config.model else None,
+        skills=[skill.label for skill in config.skills],
+        value_system=task.value_system,
+        values={pole: task.poles[pole].value.name for pole in ("a", "b")},
+        swapped=swapped,
+        status=status,  # type: ignore[arg-type]
+        error=error,
+        started_at=started,
+        duration_s=round(duration_s, 6),
+        messages=result.messages if result else [],
+        final_answer=result.final_answer if result else None,
+        usage=result.usage if result else Usage(),
+        **(record or {}),  # type: ignore[arg-type]
+    )
+
+
+def run_episode(
+    episode: Episode,
+    config: RunConfig,
+    harness: Harness,
+    sandbox: Sandbox,
+    clients: ModelClients | None = None,
+    model: ModelEndpoint | None = None,
+) -> Trajectory:
+    """Run one episode to a trajectory. Never raises: every failure becomes an `error` record.
+
+    `model` overrides the run's endpoint (a node's own server for the same model).
+    """
+    task, seed, _ = presented(config, episode)
     started = datetime.now(UTC).isoformat()
     clock = time.monotonic()
     session: Session | None = None
@@ -118,8 +176,9 @@ def run_episode(
             config=config.harness_config,
             seed=seed,
             deadline=clock + config.harness_config.timeout_s,
-            model=config.model,
+            model=model or config.model,
             skills=config.skills,
+            clients=clients or ModelClients(),
         )
         result = harness(context)
         record["tools"] = session.tools
@@ -134,27 +193,81 @@ def run_episode(
         with contextlib.suppress(Exception):  # best effort: the record is already complete
             session.close()
     status = "error" if error or result is None else result.status
-    return Trajectory(
-        run_id=config.run_id,
-        episode_id=episode_id(task.id, sample),
-        task_id=task.id,
-        sample=sample,
-        seed=seed,
-        harness=config.harness,
-        model=config.model.model if config.model else None,
-        skills=[skill.label for skill in config.skills],
-        value_system=task.value_system,
-        values={pole: task.poles[pole].value.name for pole in ("a", "b")},
-        swapped=swapped,
-        status=status,
-        error=error or (result.error if result else None),
-        started_at=started,
-        duration_s=round(time.monotonic() - clock, 6),
-        messages=result.messages if result else [],
-        final_answer=result.final_answer if result else None,
-        usage=result.usage if result else Usage(),
-        **record,  # type: ignore[arg-type]
-    )
+    error = error or (result.error if result else None)
+    duration = time.monotonic() - clock
+    return _trajectory(config, episode, status, error, started, duration, result, record)
+
+
+def lost_episode(config: RunConfig) -> Callable[[Episode, str], Trajectory]:
+    """The `error` record of an episode whose worker was lost on each of its attempts."""
+
+    def lost(episode: Episode, reason: str) -> Trajectory:
+        return _trajectory(config, episode, "error", reason, datetime.now(UTC).isoformat(), 0.0)
+
+    return lost
+
+
+class EpisodeWorker:
+    """Runs one run's episodes where it is built: its sandbox, harness and model clients.
+
+    The local executor builds one in this process; the Ray executor builds one per node, so
+    environment code runs on the node that hosts it and model traffic goes to the node's own
+    endpoint when it has one (`node_endpoints`: the run's endpoint name looked up in the
+    node's endpoints file; it must serve the same model).
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        harness: Harness | str,
+        release_dirs: list[Path] | None = None,
+        sandbox: Sandbox | None = None,
+        node_endpoints: bool = False,
+    ) -> None:
+        from harnesses.base import get_harness
+
+        self.config = config
+        self.harness = get_harness(harness) if isinstance(harness, str) else harness
+        self.model = node_endpoint(config.model) if node_endpoints else config.model
+        self._owns_sandbox = sandbox is None
+        if sandbox is None:
+            sandbox = make_sandbox(config.sandbox, with_releases(release_dirs or []))
+        self.sandbox = sandbox
+        self.clients = ModelClients()
+
+    def __call__(self, episode: Episode) -> Trajectory:
+        return run_episode(
+            episode, self.config, self.harness, self.sandbox, self.clients, self.model
+        )
+
+    def close(self) -> None:
+        self.clients.close()
+        if self._owns_sandbox:
+            self.sandbox.close()
+
+
+def node_endpoint(endpoint: ModelEndpoint | None) -> ModelEndpoint | None:
+    """The run's endpoint as this machine's endpoints file defines it, if it does.
+
+    A cluster node with its own model server (a vLLM per GPU node) names it like the driver
+    does; its file must serve the same model, so the run's results stay comparable.
+    """
+    from harnesses.models import EndpointError, load_endpoints
+
+    if endpoint is None:
+        return None
+    try:
+        local = load_endpoints().get(endpoint.name)
+    except EndpointError:
+        return endpoint
+    if local is None:
+        return endpoint
+    if local.model != endpoint.model:
+        raise EndpointError(
+            f"this node's endpoint {endpoint.name!r} serves model {local.model!r}, "
+            f"but the run uses {endpoint.model!r}"
+        )
+    return local
 
 
 @dataclass
@@ -167,55 +280,70 @@ class RunSummary:
 ProgressHook = Callable[[Trajectory], None]
 
 
-def sandbox_options(tasks: Iterable[Task]) -> SandboxOptions:
-    """Sandbox settings from the environment, plus the release folders imported tasks need."""
-    releases = sorted(
+def release_dirs(tasks: Iterable[Task]) -> list[Path]:
+    """The release folders imported tasks read their environment code from."""
+    return sorted(
         {Path(t.metadata["environment_dir"]) for t in tasks if "environment_dir" in t.metadata}
     )
+
+
+def with_releases(dirs: list[Path]) -> SandboxOptions:
+    """Sandbox settings from this machine's environment, plus the given release folders."""
     options = SandboxOptions.from_env()
-    return options.model_copy(update={"release_dirs": [*options.release_dirs, *releases]})
+    return options.model_copy(update={"release_dirs": [*options.release_dirs, *dirs]})
+
+
+def sandbox_options(tasks: Iterable[Task]) -> SandboxOptions:
+    """Sandbox settings from the environment, plus the release folders imported tasks need."""
+    return with_releases(release_dirs(tasks))
 
 
 def pending_episodes(
     tasks: Iterable[Task], samples: int, done: set[tuple[str, int]]
-) -> list[tuple[Task, int]]:
-    return [(t, s) for t in tasks for s in range(samples) if (t.id, s) not in done]
+) -> list[Episode]:
+    return [Episode(t, s) for t in tasks for s in range(samples) if (t.id, s) not in done]
 
 
 def execute_run(
     run_dir: Path,
-    harness: Harness,
+    harness: Harness | str,
     sandbox: Sandbox | None = None,
     on_episode: ProgressHook | None = None,
     on_start: Callable[[int, int], None] | None = None,
     concurrency: int | None = None,
+    executor: Executor | None = None,
 ) -> RunSummary:
-    """Run every episode of the run that is not yet in its journal."""
+    """Run every episode of the run that is not yet in its journal.
+
+    `executor` decides where episodes run (default: threads here, `concurrency` at a time);
+    wherever they run, only this process writes the journal and index. A harness given by
+    name is loaded where the episodes run; a `sandbox` given here is only usable locally.
+    """
     config, tasks = load_run(run_dir)
-    owned = sandbox is None
-    sandbox = sandbox or make_sandbox(config.sandbox, sandbox_options(tasks))
-    workers = concurrency or config.concurrency
+    executor = executor or LocalExecutor(concurrency or config.concurrency)
+    if sandbox is not None and not isinstance(executor, LocalExecutor):
+        raise ValueError("a sandbox object can only be shared with the local executor")
+    make_worker = partial(
+        EpisodeWorker,
+        config,
+        harness,
+        release_dirs(tasks),
+        sandbox,
+        node_endpoints=not isinstance(executor, LocalExecutor),
+    )
     counts: dict[str, int] = {}
-    with Journal(run_dir) as journal, contextlib.ExitStack() as stack:
-        if owned:
-            stack.callback(sandbox.close)
+    with Journal(run_dir) as journal:
         done = journal.done()
         todo = pending_episodes(tasks, config.samples, done)
         if on_start:
             on_start(len(todo), len(done))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_episode, t, s, config, harness, sandbox) for t, s in todo]
-            try:
-                for future in as_completed(futures):
-                    trajectory = future.result()
-                    journal.append(trajectory)
-                    counts[trajectory.status] = counts.get(trajectory.status, 0) + 1
-                    if on_episode:
-                        on_episode(trajectory)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        results = executor.map(make_worker, todo, lost_episode(config))
+        with contextlib.closing(results):  # a failure here stops the executor at once
+            for trajectory in results:
+                journal.append(trajectory)
+                counts[trajectory.status] = counts.get(trajectory.status, 0) + 1
+                if on_episode:
+                    on_episode(trajectory)
     return RunSummary(total=len(tasks) * config.samples, skipped_done=len(done), counts=counts)
 
 

@@ -1,0 +1,119 @@
+"""Where units of work (episodes, judgments) execute: threads here, or actors on a Ray cluster.
+
+An executor maps a *worker* over items and yields results as they finish, keeping a bounded
+number in flight. A worker is built by a factory where it runs (once in this process for the
+local executor, once per node for Ray), so what it holds (a sandbox, model clients, a judge)
+belongs to the machine that uses it. The caller alone consumes results: the run's journal and
+index are only ever written by the process that drives the executor.
+
+    for trajectory in executor.map(make_worker, episodes, lost):
+        journal.append(trajectory)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Protocol, TypeVar
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+ItemT_contra = TypeVar("ItemT_contra", contravariant=True)
+ResultT_co = TypeVar("ResultT_co", covariant=True)
+
+EXECUTOR_KINDS = ("local", "ray")
+_END = object()
+
+
+class Worker(Protocol[ItemT_contra, ResultT_co]):
+    """Does one item's work; called from several threads at once; closed when the map ends."""
+
+    def __call__(self, item: ItemT_contra) -> ResultT_co: ...
+
+    def close(self) -> None: ...
+
+
+WorkerFactory = Callable[[], Worker[ItemT, ResultT]]
+Lost = Callable[[ItemT, str], ResultT]
+"""What stands in for an item whose worker died twice: called with the item and the reason."""
+
+
+class Executor(Protocol):
+    name: str
+    concurrency: int
+
+    def map(
+        self,
+        make_worker: WorkerFactory[ItemT, ResultT],
+        items: Iterable[ItemT],
+        lost: Lost[ItemT, ResultT],
+    ) -> Generator[ResultT, None, None]:
+        """Results in completion order, at most `concurrency` items in flight.
+
+        An item whose worker died (a lost node) is run once more elsewhere, then `lost` gives
+        its result. An exception raised by a worker propagates and ends the map; closing the
+        iterator early cancels what has not started.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Threads in this process sharing one worker: the embedded default.
+
+    Episodes wait on model servers and sandboxes, not on this process's CPU, so threads give
+    the concurrency; only `concurrency` items are submitted at a time, so memory stays flat
+    however long the run.
+    """
+
+    name = "local"
+
+    def __init__(self, concurrency: int = 1) -> None:
+        self.concurrency = max(1, concurrency)
+
+    def map(
+        self,
+        make_worker: WorkerFactory[ItemT, ResultT],
+        items: Iterable[ItemT],
+        lost: Lost[ItemT, ResultT],
+    ) -> Generator[ResultT, None, None]:
+        pending = iter(items)
+        worker = make_worker()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="valuegym")
+        running: set[Future[ResultT]] = set()
+
+        def refill() -> None:
+            while len(running) < self.concurrency:
+                item = next(pending, _END)
+                if item is _END:
+                    return
+                running.add(pool.submit(worker, item))
+
+        try:
+            refill()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.discard(future)
+                    yield future.result()
+                refill()
+        finally:
+            for future in running:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            worker.close()
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(kind: str, concurrency: int, address: str | None = None) -> Executor:
+    """The executor named `kind`: `local`, or `ray` (connecting to the cluster at `address`)."""
+    if kind == "local":
+        return LocalExecutor(concurrency)
+    if kind == "ray":
+        from valuegym.ray_executor import RayExecutor
+
+        return RayExecutor(concurrency, address)
+    raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTOR_KINDS)}")
