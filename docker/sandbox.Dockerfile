@@ -9,6 +9,8 @@ FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONHASHSEED=0 \
+    TZ=UTC \
     HOME=/tmp
 
 # Dependencies first: this layer stays cached until the pinned server dependencies change.

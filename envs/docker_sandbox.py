@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from envs.relay import UnixRelay
 from envs.remote import RemoteSession, SandboxError, SandboxUnavailable, ServerClient
-from envs.sandbox_options import SandboxOptions
+from envs.sandbox_options import SERVER_ENVIRONMENT, SandboxOptions
 from envs.server.api import CONTROL_TOKEN_ENV
 from envs.task import Task
 
@@ -123,7 +123,7 @@ class SandboxContainer:
             command=command,
             name=f"valuegym-sandbox-{secrets.token_hex(4)}",
             detach=True,
-            environment={CONTROL_TOKEN_ENV: token},
+            environment={**SERVER_ENVIRONMENT, CONTROL_TOKEN_ENV: token},
             volumes=volumes,
             labels={LABEL: "1", OWNER_LABEL: owner_label(), RUNTIME_LABEL: str(self.socket_dir)},
             **_hardening(options),

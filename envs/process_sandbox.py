@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from envs.remote import RemoteSession, SandboxUnavailable, ServerClient
-from envs.sandbox_options import SandboxOptions
+from envs.sandbox_options import SERVER_ENVIRONMENT, SandboxOptions
 from envs.server.api import CONTROL_TOKEN_ENV
 from envs.task import Task
 
@@ -43,7 +43,7 @@ class ServerProcess:
         token = secrets.token_urlsafe(32)
         self.process = subprocess.Popen(
             server_command(options, "--host", "127.0.0.1", "--port", "0"),
-            env={**os.environ, CONTROL_TOKEN_ENV: token},
+            env={**os.environ, **SERVER_ENVIRONMENT, CONTROL_TOKEN_ENV: token},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log,

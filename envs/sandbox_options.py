@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_IMAGE = "valuegym-sandbox:latest"
 
+SERVER_ENVIRONMENT = {"PYTHONHASHSEED": "0", "TZ": "UTC"}
+"""Set in every sandbox server process (process and docker backends): environment code that
+iterates a set, or reads local time, gives the same results on every run and every host."""
+
 ENV_PREFIX = "VALUEGYM_SANDBOX_"
 _LIST_FIELDS = {"env_modules": ",", "env_paths": os.pathsep, "release_dirs": os.pathsep}
 

@@ -47,6 +47,11 @@ class ToolError(Exception):
     """Raised by a tool for a domain error ("no such patient"); the agent sees the message."""
 
 
+class EnvironmentLoadError(RuntimeError):
+    """An environment's code cannot be loaded where it should run (a module it needs is
+    missing, it does not import): the message names the environment and the reason."""
+
+
 class StateModel(BaseModel):
     """Base for environment state models: unknown keys in an initial state are an error."""
 
@@ -233,13 +238,13 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         if task is not None and not isinstance(task, Task):
             task = Task.model_validate(task)
         raw_state = task.initial_state if task else options.get("state", {})
-        self.state = self.load_state(raw_state)
+        self.clock = SeededClock(task.start_time if task else DEFAULT_START)
+        self.ids = IdSource(seed if seed is not None else 0)
+        self.state = self.load_state(raw_state)  # may use the episode's clock and ids
         self.__initial = copy.deepcopy(self.state)
         allowed = task.allowed_tools if task else options.get("allowed_tools")
         self.__allowed = frozenset(allowed) if allowed is not None else frozenset(self.tools)
         self.__max_steps = task.max_steps if task else options.get("max_steps")
-        self.clock = SeededClock(task.start_time if task else DEFAULT_START)
-        self.ids = IdSource(seed if seed is not None else 0)
         self.__log = []
         observation = {"prompt": task.prompt if task else "", "tools": sorted(self.__allowed)}
         return _canonical(observation), {"tools": self.tool_specs()}

@@ -135,6 +135,10 @@ def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[
     except UnknownEnvironment as exc:
         out.error("environment", str(exc))
         return out.problems
+    load_problem = env_cls.load_problem() if issubclass(env_cls, ReleaseEnv) else None
+    if load_problem:
+        out.error("environment", load_problem)
+        return out.problems
     state_ok = True
     for line in env_cls.validate_state(task.initial_state):
         field, _, message = line.partition(": ")

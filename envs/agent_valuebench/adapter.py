@@ -5,16 +5,23 @@ The release's `environment/` folder is imported as a package of its own (so its 
 in a `ToolEnv`: valuegym still enforces the task's allow-list, logs every call, and reports the
 final state and diff. Tool results pass through as the release returns them; state the release
 keeps in sets or tuple-keyed dicts is converted to JSON for finalize and the diff.
+
+Release modules are loaded by `ReleaseLoader`, which gives them seeded stand-ins for the wall
+clock, uuid and random (see `seeded`): the same calls with the same seed give the same results.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import sys
+import types
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,8 +29,9 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict
 
+from envs.agent_valuebench.seeded import STAND_INS, EpisodeSources, bound
 from envs.protocol import ToolResult, ToolSpec
-from envs.sdk import StateModel, ToolDef, ToolEnv
+from envs.sdk import EnvironmentLoadError, StateModel, ToolDef, ToolEnv
 
 
 class _AnyArguments(BaseModel):
@@ -60,20 +68,106 @@ def _key(key: Any) -> str:
     return str(key)
 
 
+PACKAGE_PREFIX = "valuegym_release_"
+
+
+def _release_import(
+    name: str,
+    globals: dict[str, Any] | None = None,
+    locals: dict[str, Any] | None = None,
+    fromlist: tuple[str, ...] | list[str] = (),
+    level: int = 0,
+) -> Any:
+    """The `__import__` of release modules: the clock, uuid and random modules are seeded."""
+    if level == 0 and name in STAND_INS:
+        return STAND_INS[name]
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+RELEASE_BUILTINS = {**vars(builtins), "__import__": _release_import}
+
+
+class ReleaseLoader(importlib.machinery.SourceFileLoader):
+    """Loads a release module with `RELEASE_BUILTINS`, so its imports get the seeded modules
+    wherever they are written (top level or inside a function)."""
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__dict__["__builtins__"] = RELEASE_BUILTINS
+        super().exec_module(module)
+
+
+class ReleaseFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of imported release packages (and only those) for `ReleaseLoader`."""
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        package, _, leaf = fullname.rpartition(".")
+        if not fullname.startswith(PACKAGE_PREFIX) or package not in sys.modules:
+            return None
+        for folder in getattr(sys.modules[package], "__path__", []):
+            file, init = Path(folder) / f"{leaf}.py", Path(folder) / leaf / "__init__.py"
+            if file.is_file():
+                return _spec(fullname, file)
+            if init.is_file():
+                return _spec(fullname, init, [str(init.parent)])
+        return None
+
+
+def _spec(
+    name: str, file: Path, search: list[str] | None = None
+) -> importlib.machinery.ModuleSpec | None:
+    loader = ReleaseLoader(name, str(file))
+    return importlib.util.spec_from_file_location(
+        name, file, loader=loader, submodule_search_locations=search
+    )
+
+
+_FINDER = ReleaseFinder()
+
+
 def release_package(environment_dir: Path) -> str:
     """Import a release's `environment/` folder as a uniquely named package; returns its name."""
     resolved = environment_dir.resolve()
-    name = "valuegym_release_" + hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    name = PACKAGE_PREFIX + hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, resolved / "__init__.py", submodule_search_locations=[str(resolved)]
-        )
-        if spec is None or spec.loader is None:
-            raise ImportError(f"{resolved}: not a Python package (no __init__.py)")
+        if not (resolved / "__init__.py").is_file():
+            raise EnvironmentLoadError(f"{resolved}: not a Python package (no __init__.py)")
+        spec = _spec(name, resolved / "__init__.py", [str(resolved)])
+        assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
     return name
+
+
+@cache
+def release_module(environment_dir: str, release_name: str) -> types.ModuleType:
+    """The release's `<Env>.py`, imported once per process.
+
+    Raises `EnvironmentLoadError` naming the environment and, when that is the reason, the
+    module it needs that is not installed here.
+    """
+    where = f"{environment_dir}/{release_name}.py"
+    try:
+        return importlib.import_module(f"{release_package(Path(environment_dir))}.{release_name}")
+    except ModuleNotFoundError as exc:
+        missing = exc.name or str(exc)
+        raise EnvironmentLoadError(
+            f"environment {release_name} needs the module {missing!r}, which is not installed "
+            f"where it runs ({where}); install the release's requirements, or for docker build "
+            "the release image: valuegym sandbox build --release RELEASE"
+        ) from None
+    except Exception as exc:
+        raise EnvironmentLoadError(
+            f"environment {release_name} cannot be imported ({where}): {type(exc).__name__}: {exc}"
+        ) from None
 
 
 class ReleaseEnv(ToolEnv):
@@ -84,12 +178,23 @@ class ReleaseEnv(ToolEnv):
     release_name: str = ""
     state_schema: dict[str, Any] = {}
 
+    @classmethod
+    def load_problem(cls) -> str | None:
+        """Why the release module cannot be imported here, or None when it can."""
+        try:
+            release_module(cls.environment_dir, cls.release_name)
+        except EnvironmentLoadError as exc:
+            return str(exc)
+        return None
+
     def load_state(self, raw_state: dict[str, Any]) -> dict[str, Any]:
-        module = importlib.import_module(
-            f"{release_package(Path(self.environment_dir))}.{self.release_name}"
+        release_cls = getattr(
+            release_module(self.environment_dir, self.release_name), self.release_name
         )
-        release_cls = getattr(module, self.release_name)
-        self._release = release_cls(parameters=copy.deepcopy(raw_state))
+        # the episode's seeded clock and generator, for the release code's own time and ids
+        self._sources = EpisodeSources(self.clock, self.ids.new("RELEASE"))
+        with bound(self._sources):
+            self._release = release_cls(parameters=copy.deepcopy(raw_state))
         self._state_keys = sorted(set(self.state_schema) | set(raw_state))
         return self._snapshot()
 
@@ -97,7 +202,8 @@ class ReleaseEnv(ToolEnv):
         return {key: to_jsonable(getattr(self._release, key, None)) for key in self._state_keys}
 
     def _call_release(self, name: str, arguments: dict[str, Any]) -> ToolResult:
-        raw = self._release.call_tool(name, arguments)
+        with bound(self._sources):
+            raw = self._release.call_tool(name, arguments)
         self.state = self._snapshot()
         data = to_jsonable(raw)
         failed = isinstance(raw, dict) and raw.get("success") is False

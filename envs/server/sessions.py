@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from envs.protocol import Finalized, ToolResult, ToolSpec
 from envs.registry import UnknownEnvironment, environment_for, environments
-from envs.sdk import ToolEnv, format_validation_error
+from envs.sdk import EnvironmentLoadError, ToolEnv, format_validation_error
 from envs.server.api import OpenSession, SessionOpened
 from envs.task import Task
 
@@ -205,3 +205,5 @@ def _reset(env: ToolEnv, task: Task, seed: int) -> None:
     except ValidationError as exc:
         problems = "; ".join(format_validation_error(exc, "initial_state"))
         raise CannotOpen(f"task {task.id}: {problems}") from exc
+    except EnvironmentLoadError as exc:
+        raise CannotOpen(f"task {task.id}: {exc}") from exc
