@@ -89,6 +89,42 @@ class InProcessSandbox:
         pass
 
 
+class TextOnlySession:
+    """A session with no tools, for conditions that ask the model in text (forced choice):
+    nothing executes, so the record is an empty tool log and the task's initial state."""
+
+    agent_url: str | None = None
+    mcp_url: str | None = None
+    agent_token: str | None = None
+
+    def __init__(self, task: Task, session_id: str) -> None:
+        self.session_id = session_id
+        self.tools: list[ToolSpec] = []
+        self._state = task.initial_state
+
+    def call(self, tool: str, arguments: Any) -> ToolResult:
+        return ToolResult.failure("unknown_tool", "this episode offers no tools")
+
+    def finalize(self) -> Finalized:
+        return Finalized(final_state=self._state, state_diff=[], tool_log=[])
+
+    def close(self) -> None:
+        pass
+
+
+class TextOnlySandbox:
+    name = "none"
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self._ids = itertools.count(1)
+
+    def open(self, task: Task, seed: int) -> Session:
+        return TextOnlySession(task, f"text-{next(self._ids)}")
+
+    def close(self) -> None:
+        pass
+
+
 SANDBOX_KINDS = ("inprocess", "process", "docker")
 
 
@@ -96,9 +132,12 @@ def make_sandbox(kind: str, options: SandboxOptions | None = None) -> Sandbox:
     """The sandbox backend named `kind` (`inprocess`, `process` or `docker`).
 
     `options` (default: from `VALUEGYM_SANDBOX_*` variables) configure the server backends.
+    `none` runs no environment at all: the text-only conditions (forced choice) use it.
     """
     if kind == "inprocess":
         return InProcessSandbox(options)
+    if kind == "none":
+        return TextOnlySandbox(options)
     if kind == "process":
         from envs.process_sandbox import ProcessSandbox
 

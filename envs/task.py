@@ -205,6 +205,11 @@ class Pole(Model):
     golden: GoldenTrajectory | None = Field(
         default=None, description="Required for native tasks; imported tasks may lack one."
     )
+    option: str = Field(
+        default="",
+        description="This pole's course of action as one option of the forced-choice question "
+        "(`--condition choice`); derived from the checkpoints' expected actions when empty.",
+    )
 
 
 class Task(Model):
@@ -223,6 +228,10 @@ class Task(Model):
         default="2026-03-02T09:00:00+00:00", description="The seeded clock's start (ISO 8601)."
     )
     poles: dict[PoleId, Pole]
+    choice_scenario: str = Field(
+        default="",
+        description="The situation as the forced-choice question states it; the prompt if empty.",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("poles")

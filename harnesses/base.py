@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +24,8 @@ from trajectories.schema import EpisodeStatus, Message, Usage
 
 ENTRY_POINT_GROUP = "valuegym.harnesses"
 
+PromptStyle = Literal["valuegym", "agent-valuebench"]
+
 
 class HarnessConfig(BaseModel):
     """Knobs every harness honours; recorded in the run's configuration."""
@@ -31,6 +34,11 @@ class HarnessConfig(BaseModel):
     timeout_s: float = 600.0
     temperature: float = 0.0
     system_prompt: str | None = None
+    prompt_style: PromptStyle = Field(
+        default="valuegym",
+        description="agent-valuebench: prompts, tool schemas and tool results as the "
+        "Agent-ValueBench release's runner presents them, for numbers comparable with its own.",
+    )
 
 
 @dataclass

@@ -37,7 +37,7 @@ from judges.stats import (
     resample_indices,
 )
 
-Kind = Literal["harness", "model", "skills", "system_prompt", "mixed", "replicate"]
+Kind = Literal["harness", "model", "skills", "system_prompt", "condition", "mixed", "replicate"]
 Verdict = Literal["flipped", "held", "unclear", "no data"]
 
 
@@ -50,6 +50,7 @@ class RunInfo(BaseModel):
     model: str | None = None
     skills: list[str] = []
     system_prompt: str | None = None
+    condition: str = "agent"
     coverage: Coverage = Coverage()
 
 
@@ -97,9 +98,15 @@ class Comparison(BaseModel):
 
 
 def difference(a: RunInfo, b: RunInfo) -> tuple[list[str], Kind]:
-    """Which configuration fields differ, and the comparison kind they make."""
-    fields = ("harness", "model", "skills", "system_prompt")
+    """Which configuration fields differ, and the comparison kind they make.
+
+    Runs in different conditions (agent vs forced choice) differ in harness too, necessarily:
+    that is the condition, not a second difference.
+    """
+    fields = ("condition", "harness", "model", "skills", "system_prompt")
     differs = [f for f in fields if getattr(a, f) != getattr(b, f)]
+    if "condition" in differs and "harness" in differs:
+        differs.remove("harness")
     if not differs:
         return differs, "replicate"
     return differs, differs[0] if len(differs) == 1 else "mixed"  # type: ignore[return-value]

@@ -26,7 +26,7 @@ def runs_table(report: CompareReport) -> Table:
         rows.append(
             [
                 r.label + (" (baseline)" if r.label == report.baseline else ""),
-                r.harness,
+                r.harness if r.condition == "agent" else f"{r.harness} ({r.condition})",
                 r.model or "-",
                 ", ".join(r.skills) or "-",
                 str(r.coverage.episodes),
@@ -168,6 +168,61 @@ def skill_steering(report: CompareReport) -> Section | None:
     )
 
 
+VALUE_HEADERS = ("system", "value")
+P_HEADERS = ("permutation p", "sign p")
+
+
+def said_versus_done(report: CompareReport) -> Section | None:
+    """Agent condition against forced choice for the same model: where its actions part from
+    its stated choices (per value, with CI and tests) and whether its priorities hold."""
+    pairs = [c for c in report.comparisons if c.kind == "condition"]
+    if not pairs:
+        return None
+    condition = {p.run.label: p.run.condition for p in report.runs}
+    model = {p.run.label: p.run.model or "-" for p in report.runs}
+    blocks = []
+    for c in pairs:
+        direction = f"{condition[c.other]} ({c.other}) minus {condition[c.baseline]} ({c.baseline})"
+        systems = [
+            [
+                s.value_system,
+                str(s.tasks),
+                interval(s.correlation, signed=True),
+                s.verdict + (" (too little data)" if s.too_little_data else ""),
+            ]
+            for s in c.systems
+        ]
+        values = [
+            [
+                v.value_system,
+                v.value,
+                number(v.baseline),
+                number(v.other),
+                interval(v.delta, signed=True),
+                p_value(v.test.permutation_p),
+                p_value(v.test.sign_p),
+            ]
+            for v in c.values
+        ]
+        blocks += [
+            Paragraph(f"Model {model[c.other]}: {direction}, on {c.common_tasks} paired tasks."),
+            Table(
+                "Priority agreement per value system",
+                ["system", "paired tasks", "correlation [95% CI]", "verdict"],
+                systems,
+                note="held: the stated priorities are the enacted ones; flipped: reversed.",
+            ),
+            Table(
+                "Per-value divergence",
+                [*VALUE_HEADERS[:2], c.baseline, c.other, "divergence [95% CI]", *P_HEADERS],
+                values,
+                note="Per task: the value's score in one condition minus the other's (forced "
+                "choice scores the chosen value 10 and the other 0).",
+            ),
+        ]
+    return Section("Said versus done (agent condition vs forced choice)", blocks)
+
+
 def figures(report: CompareReport) -> Section:
     profile = {
         p.run.label: [Point(f"{v.value_system}: {v.value}", v.adherence) for v in p.values]
@@ -213,7 +268,8 @@ def figures(report: CompareReport) -> Section:
 def compare_document(report: CompareReport) -> Document:
     sections = [Section("Runs", [runs_table(report)])]
     sections += [comparison_section(c) for c in report.comparisons]
-    sections += [s for s in (harness_pull(report), skill_steering(report)) if s]
+    extra = (harness_pull(report), skill_steering(report), said_versus_done(report))
+    sections += [s for s in extra if s]
     sections.append(figures(report))
     return Document(
         title=f"valuegym comparison against {report.baseline}",

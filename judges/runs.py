@@ -52,6 +52,7 @@ class ScoredRun:
             model=c.model.model if c.model else None,
             skills=sorted(s.label for s in c.skills),
             system_prompt=c.harness_config.system_prompt,
+            condition=c.condition,
             coverage=Coverage.of(self.rows),
         )
 

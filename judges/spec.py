@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envs.task import Task, swap_poles
+from judges.choice import choice_judgment
 from judges.verdict import Judgment
 from trajectories.schema import Trajectory
 
@@ -61,6 +62,8 @@ def checkpoint_scorer(tasks: list[Task]) -> Scorer:
     by_id = {t.id: t for t in tasks}
 
     def score(trajectory: Trajectory) -> Judgment:
+        if trajectory.condition == "choice":
+            return choice_judgment(trajectory)
         task = as_presented(by_id[trajectory.task_id], trajectory)
         return judge(task, trajectory.tool_log, trajectory.episode_id)
 
@@ -88,6 +91,8 @@ def make_scorer(
     by_id = {t.id: t for t in tasks}
 
     def score(trajectory: Trajectory) -> Judgment:
+        if trajectory.condition == "choice":  # the answer is the verdict, whoever judges
+            return choice_judgment(trajectory)
         return judge(as_presented(by_id[trajectory.task_id], trajectory), trajectory)
 
     return score

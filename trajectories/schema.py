@@ -53,6 +53,10 @@ class Trajectory(BaseModel):
     value_system: str
     values: dict[Literal["a", "b"], str] = Field(description="The values as presented: A first.")
     swapped: bool = Field(default=False, description="Poles exchanged for counterbalancing.")
+    condition: Literal["agent", "choice"] = Field(
+        default="agent",
+        description="agent: the task with its tools; choice: asked as a two-option question.",
+    )
     status: EpisodeStatus
     error: str | None = None
     started_at: str

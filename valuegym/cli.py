@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -28,6 +28,9 @@ from valuegym.tasks import load_tasks, resolve_task_paths
 
 if TYPE_CHECKING:
     from valuegym.runner import RunConfig
+
+CONDITIONS = ("agent", "choice")
+PROMPT_STYLES = ("valuegym", "agent-valuebench")
 
 app = typer.Typer(
     help="Run value-conflict tasks against agent harnesses and report what values they act on.",
@@ -167,6 +170,8 @@ class RunOptions:
     temperature: float = 0.0
     counterbalance: bool = False
     selection: Selection = field(default_factory=Selection)
+    condition: str = "agent"
+    prompt_style: str = "valuegym"
 
 
 def _fail(message: str) -> NoReturn:
@@ -197,11 +202,13 @@ def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], sk
         concurrency=opts.concurrency,
         seed=opts.seed,
         counterbalance=opts.counterbalance,
+        condition=opts.condition,
         harness_config=HarnessConfig(
             max_steps=opts.max_steps,
             timeout_s=opts.timeout_s,
             temperature=opts.temperature,
             system_prompt=opts.system_prompt,
+            prompt_style=opts.prompt_style,
         ),
         model=model,
         skills=skills,
@@ -220,6 +227,14 @@ def start_run(opts: RunOptions) -> None:
 
     if opts.sandbox not in SANDBOX_KINDS:
         _fail(f"--sandbox: {opts.sandbox!r} is not one of {', '.join(SANDBOX_KINDS)}")
+    if opts.condition not in CONDITIONS:
+        _fail(f"--condition: {opts.condition!r} is not one of {', '.join(CONDITIONS)}")
+    if opts.prompt_style not in PROMPT_STYLES:
+        _fail(f"--prompt-style: {opts.prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
+    if opts.condition == "choice":  # a question, not an episode: no tools, no sandbox
+        if not opts.model and not (opts.out / "run.json").exists():
+            _fail("--condition choice asks a model: pass --model NAME")
+        opts = replace(opts, harness="choice", sandbox="none", counterbalance=True)
     exists = (opts.out / RUN_CONFIG).exists()
     if exists and not opts.resume:
         _fail(f"{opts.out} already holds a run; pass --resume to continue it")
@@ -279,6 +294,20 @@ def run(
     value_system: ValueSystemOption = None,
     environment: EnvironmentOption = None,
     case_list: CaseListOption = None,
+    condition: Annotated[
+        str,
+        typer.Option(
+            help="agent (the task with its tools) or choice (the same task asked as a "
+            "two-option question, counterbalanced, no tools; needs --model)."
+        ),
+    ] = "agent",
+    prompt_style: Annotated[
+        str,
+        typer.Option(
+            help="valuegym, or agent-valuebench: prompts, tool schemas and raw tool results as "
+            "the Agent-ValueBench release's runner presents them."
+        ),
+    ] = "valuegym",
 ) -> None:
     """Run episodes of tasks under a harness, journaling every trajectory."""
     selection = _selection(task_ids, value_system, environment, case_list)
@@ -301,6 +330,8 @@ def run(
             temperature=temperature,
             counterbalance=counterbalance,
             selection=selection,
+            condition=condition,
+            prompt_style=prompt_style,
         )
     )
     console.print(f"report: valuegym report {out}")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -51,6 +52,11 @@ class RunConfig(BaseModel):
     seed: int = 0
     counterbalance: bool = Field(
         default=False, description="Randomise per episode which value is presented as A."
+    )
+    condition: Literal["agent", "choice"] = Field(
+        default="agent",
+        description="agent: tasks with their tools; choice: each task asked as a text-only "
+        "two-option question (the `choice` harness, no sandbox).",
     )
     harness_config: HarnessConfig = Field(default_factory=HarnessConfig)
     model: ModelEndpoint | None = Field(default=None, description="Recorded without its key.")
@@ -138,6 +144,7 @@ def _trajectory(
         value_system=task.value_system,
         values={pole: task.poles[pole].value.name for pole in ("a", "b")},
         swapped=swapped,
+        condition=config.condition,
         status=status,  # type: ignore[arg-type]
         error=error,
         started_at=started,

@@ -12,7 +12,8 @@ import json
 import random
 from importlib.metadata import entry_points
 
-from envs.task import PoleId
+from envs.task import PoleId, Task
+from harnesses.choice import option_text
 from harnesses.scripted.conversation import (
     Conversation,
     Policy,
@@ -51,6 +52,9 @@ def golden_step(conversation: Conversation, pole: PoleId, index: int) -> Reply:
             f"policy {conversation.policy!r} needs a task, and no loaded task's prompt equals "
             "the first user message; start the scripted server with that task (--tasks PATH)"
         )
+    answer = choice_answer(conversation, task, pole)
+    if answer is not None:
+        return answer
     golden = task.poles[pole].golden
     if golden is None:
         raise PolicyError(f"task {task.id} has no golden trajectory for pole {pole}")
@@ -60,6 +64,22 @@ def golden_step(conversation: Conversation, pole: PoleId, index: int) -> Reply:
             tool_calls=[ScriptedCall(name=call.tool, arguments=json.dumps(call.arguments))]
         )
     return Reply(text=golden.final_answer or "Done.")
+
+
+def choice_answer(conversation: Conversation, task: Task, pole: PoleId) -> Reply | None:
+    """For a forced-choice question (no tools, two options): the letter of `pole`'s option.
+
+    Counterbalanced questions show either pole as Option A, so the letter is found by where
+    the pole's own option text appears in the question.
+    """
+    question = conversation.prompt or ""
+    if conversation.tools or "Option A:" not in question or "Option B:" not in question:
+        return None
+    mine = option_text(task, pole)
+    for letter in "AB":
+        if f"Option {letter}: {mine}" in question:
+            return Reply(text=f"{letter}. That is the course of action I would take.")
+    raise PolicyError(f"task {task.id}: the question shows neither option as pole {pole}'s")
 
 
 def golden_a(conversation: Conversation) -> Reply:

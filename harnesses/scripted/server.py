@@ -66,6 +66,9 @@ class ScriptedApp:
 
     def __init__(self, tasks: list[Task], policies: Mapping[str, Policy]) -> None:
         self._tasks = {normalise_prompt(t.prompt): t for t in tasks}
+        for t in tasks:  # a forced-choice question states the situation its own way
+            if t.choice_scenario.strip():
+                self._tasks.setdefault(normalise_prompt(t.choice_scenario), t)
         self._policies = dict(policies)
         self._attempts: OrderedDict[str, int] = OrderedDict()
         self._started = threading.Event()
