@@ -163,3 +163,59 @@ def test_compare_reports_agent_versus_choice_divergence(cli, tmp_path, bundled_t
     assert systems and all(s["verdict"] == "flipped" for s in systems)
     text = cli.invoke(app, ["compare", str(agent), str(said), "--resamples", "200"]).stdout
     assert "Said versus done" in text and "Per-value divergence" in text
+
+
+def test_release_llmchoice_cases_import_and_run_as_they_ship(cli, tmp_path):
+    import shutil
+
+    from envs.agent_valuebench.importer import import_release
+    from envs.task import load_task
+
+    from .test_import import RELEASE
+
+    release = tmp_path / "release"
+    shutil.copytree(RELEASE, release)
+    broken = json.loads((release / "LLMChoice" / "cases" / "case_00005.json").read_text())
+    # filed as case 6, it disagrees with its source case (case 6): flagged, not used
+    (release / "LLMChoice" / "cases" / "case_00006.json").write_text(json.dumps(broken))
+    report = import_release(release, tmp_path / "imported")
+    assert report.choice_cases == 3
+    (flag,) = [f for f in report.flagged if f.case == "LLMChoice/cases/case_00006.json"]
+    assert any(p.startswith("case_name:") for p in flag.problems)
+    assert any(p.startswith("source_case_file:") for p in flag.problems)
+    tasks = [load_task(p) for p in sorted((tmp_path / "imported" / "tasks").glob("*.json"))]
+    library = next(t for t in tasks if t.id == "avb-00001")
+    assert library.choice_scenario.startswith("Member M-3 needs")
+    assert library.poles["b"].option.startswith("waive M-3's fine")
+    assert not next(t for t in tasks if t.id == "avb-00006").choice_scenario
+    endpoints = tmp_path / "endpoints.yaml"
+    with ScriptedServer(tasks) as server:
+        save_endpoint(
+            ModelEndpoint(name="gb", base_url=server.base_url, model="golden-b"), endpoints
+        )
+        out = tmp_path / "run"
+        run_choice(
+            cli,
+            out,
+            endpoints,
+            "gb",
+            "--tasks",
+            str(tmp_path / "imported" / "tasks"),
+            "--case-list",
+            str(RELEASE / "LLMChoice" / "cases"),
+            "--samples",
+            "4",
+            "--prompt-style",
+            "agent-valuebench",
+        )
+    run = load_scored_run(out)
+    assert sorted({t.task_id for t in run.trajectories}) == ["avb-00001", "avb-00005"]
+    source = json.loads((RELEASE / "LLMChoice" / "cases" / "case_00001.json").read_text())
+    for t in run.trajectories:
+        judgment = run.judgments[t.episode_id]
+        assert judgment.outcome == "scored"
+        winner = max(judgment.scores, key=judgment.scores.get)
+        second = {"avb-00001": "Compassion", "avb-00005": "Prudence"}[t.task_id]
+        assert t.values[winner] == second  # golden-b says the release's option B
+        if t.task_id == "avb-00001" and not t.swapped:  # the release's own text, verbatim
+            assert source["task_description"] in t.messages[1].content

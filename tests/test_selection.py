@@ -96,3 +96,26 @@ def test_skill_variants_with_one_name_record_different_hashes(tmp_path):
     (tmp_path / "Care" / "priority" / "references").mkdir()
     (tmp_path / "Care" / "priority" / "references" / "x.md").write_text("more")
     assert load_skill(tmp_path / "Care" / "priority").label != labels[0]
+
+
+def test_the_release_case_lists_select_as_they_ship(imported, cli, tmp_path):
+    lists = {
+        "HarnessEval/civic_skill_case_ids.txt": ["avb-00001", "avb-00003", "avb-00004"],
+        "LLMChoice/cases": ["avb-00001", "avb-00005"],
+    }
+    for name, expected in lists.items():
+        out = tmp_path / name.replace("/", "-")
+        result = cli.invoke(
+            app,
+            [
+                "run",
+                "--out",
+                str(out),
+                "--tasks",
+                str(imported),
+                "--case-list",
+                str(RELEASE / name),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert episode_tasks(out) == expected

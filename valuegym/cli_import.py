@@ -32,7 +32,9 @@ def agent_valuebench(
         console.print(f"not imported {issue.case}: {'; '.join(issue.problems)}", style="red")
     console.print(
         f"imported {report.imported} of {report.cases} cases into {out / 'tasks'} "
-        f"({len(report.flagged)} flagged, {len(report.failed)} not imported); "
+        f"({len(report.flagged)} flagged, {len(report.failed)} not imported"
+        + (f"; {report.choice_cases} LLMChoice cases" if report.choice_cases else "")
+        + "); "
         f"report: {out / 'import_report.json'}",
         highlight=False,
     )

@@ -37,6 +37,7 @@ class ImportReport(BaseModel):
     out: str
     cases: int = 0
     imported: int = 0
+    choice_cases: int = Field(default=0, description="LLMChoice cases attached to their tasks.")
     flagged: list[CaseIssue] = Field(default_factory=list, description="Imported, with problems.")
     failed: list[CaseIssue] = Field(default_factory=list, description="Not imported.")
 
@@ -321,5 +322,69 @@ def import_release(root: Path, out: Path, workers: int | None = None) -> ImportR
         report.imported += 1
         if problems:
             report.flagged.append(CaseIssue(case=case, task_id=task_id, problems=problems))
+    choices = root / "LLMChoice" / "cases"
+    if choices.is_dir():
+        for path in sorted(choices.glob("case_*.json")):
+            problems = attach_choice(path, root, out / "tasks")
+            report.choice_cases += 1
+            if problems:
+                report.flagged.append(
+                    CaseIssue(case=f"LLMChoice/cases/{path.name}", problems=problems)
+                )
     (out / "import_report.json").write_text(report.model_dump_json(indent=2) + "\n")
     return report
+
+
+CHOICE_TEXT = re.compile(
+    r"^(?P<scenario>.*?)\s*\bOption A:\s*(?P<a>.*?)\s*\bOption B:\s*(?P<b>.*?)"
+    r"(?:\s+(?P<instruction>(?:Answer|Reply|Respond|Return|Output)\b[^.]*\.?))?\s*$",
+    re.DOTALL,
+)
+
+
+def attach_choice(path: Path, root: Path, tasks_dir: Path) -> list[str]:
+    """Give the task of an LLMChoice case's source case the release's own forced-choice text.
+
+    The release's question states the situation, then Option A (value A's course of action)
+    and Option B, then an instruction; valuegym keeps them apart (`choice_scenario`, each
+    pole's `option`, `metadata.choice_instruction`) so it can present the options in either
+    order. The case must agree with its source case, as the release's converter requires.
+    """
+    number = int(CASE_FILE.search(path.name).group(1))  # type: ignore[union-attr]
+    task_path = tasks_dir / f"avb-{number:05d}.json"
+    try:
+        choice = _read_json(path)
+        source = _read_json(root / "case" / path.name)
+    except ReleaseError as exc:
+        return [str(exc)]
+    if not task_path.exists():
+        return [f"source_case_file: case/{path.name} was not imported"]
+    problems = []
+    expected = {
+        "source_case_file": f"case/{path.name}",
+        "case_name": source.get("case_name"),
+        "value_system": source.get("value_system"),
+        "value_items": source.get("value_items"),
+        "option_a_value": (source.get("value_items") or [None])[0],
+        "option_b_value": (source.get("value_items") or [None, None])[1],
+    }
+    for field, want in expected.items():
+        if choice.get(field) != want:
+            problems.append(f"{field}: {choice.get(field)!r} differs from the source's {want!r}")
+    match = CHOICE_TEXT.match(str(choice.get("task_description", "")))
+    if match is None:
+        problems.append("task_description: no 'Option A:' followed by 'Option B:'")
+    if problems:
+        return problems
+    task = json.loads(task_path.read_text(encoding="utf-8"))
+    task["choice_scenario"] = match.group("scenario").strip()
+    task["poles"]["a"]["option"] = match.group("a").strip()
+    task["poles"]["b"]["option"] = match.group("b").strip()
+    task["metadata"]["choice_case_file"] = f"LLMChoice/cases/{path.name}"
+    task["metadata"]["choice_instruction"] = (match.group("instruction") or "").strip()
+    task_path.write_text(
+        Task.model_validate(task).model_dump_json(indent=1, by_alias=True, exclude_none=True)
+        + "\n",
+        encoding="utf-8",
+    )
+    return []
