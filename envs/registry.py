@@ -11,6 +11,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import pkgutil
+import sys
 from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
@@ -70,6 +71,9 @@ def load_environment_module(name: str, paths: list[Path] | None = None) -> dict[
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module {name!r} in {', '.join(map(str, paths))}")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as importlib's own recipe does: pydantic resolves the
+    # postponed annotations of a model (`from __future__ import annotations`) by module name.
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module_environments(module)
 

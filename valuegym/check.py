@@ -10,13 +10,13 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
 from gymnasium.utils.env_checker import check_env
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from envs.agent_valuebench.adapter import ReleaseEnv
 from envs.protocol import ToolLogEntry
@@ -33,7 +33,9 @@ from envs.task import (
 )
 from envs.values import ValueSystem, with_definitions
 from judges.checkpoint import checkable, judge, ordering_graph
+from valuegym.scaffold import MARKER
 from valuegym.selection import Selection, task_names
+from valuegym.suite_profile import PROCEDURAL_POLES
 
 Severity = Literal["error", "warning"]
 
@@ -51,6 +53,7 @@ class Problem(BaseModel):
 class CheckReport(BaseModel):
     files: int = 0
     tasks: list[str] = []
+    loaded: list[Task] = Field(default=[], exclude=True, description="The tasks that parsed.")
     environments: list[str] = []
     problems: list[Problem] = []
     unmatched_ids: list[str] = []
@@ -121,17 +124,29 @@ def replay_golden(task: Task, pole: PoleId, env_cls: type[ToolEnv]) -> list[Tool
     return env.tool_log
 
 
-def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[Problem]:
-    """All semantic checks of one schema-valid task, each skipped when what it needs failed."""
+def check_task(
+    task: Task,
+    path: Path,
+    systems: dict[str, ValueSystem],
+    extra: Mapping[str, type[ToolEnv]] | None = None,
+) -> list[Problem]:
+    """All semantic checks of one schema-valid task, each skipped when what it needs failed.
+
+    `extra` are environments that are not installed (see `SandboxOptions.env_modules`).
+    """
     out = _Collector(path)
     _check_values(task, systems, out)
+    _check_unfilled(task.model_dump(mode="json", by_alias=True, exclude_defaults=True), "", out)
+    if out.has_errors():
+        return out.problems  # a scaffold still being filled: its placeholders are the news
+    _check_metadata(task, out)
     case = task.metadata.get("case_file", "the release")
     for problem in task.metadata.get("import_problems", []):
         field, _, message = problem.partition(": ")
         if not field.startswith(("initial_state", "function_list")):  # re-derived below
             out.warn(field, f"{message} ({case}, flagged at import)")
     try:
-        env_cls = environment_for(task)
+        env_cls = environment_for(task, extra)
     except UnknownEnvironment as exc:
         out.error("environment", str(exc))
         return out.problems
@@ -167,6 +182,32 @@ def check_task(task: Task, path: Path, systems: dict[str, ValueSystem]) -> list[
 
 def _imported(task: Task) -> bool:
     return task.metadata.get("source") == "agent-valuebench"
+
+
+def _check_unfilled(data: Any, field: str, out: _Collector) -> None:
+    """Placeholders a scaffold left (`<FILL: ...>`): a half-filled task must not pass."""
+    if isinstance(data, str):
+        if MARKER in data:
+            out.error(field or "(root)", f"still holds a placeholder: {data.strip()[:80]!r}")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _check_unfilled(value, f"{field}.{key}" if field else str(key), out)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _check_unfilled(value, f"{field}[{index}]", out)
+
+
+def _check_metadata(task: Task, out: _Collector) -> None:
+    """Fields of `metadata` that reports read: they must hold what reports expect."""
+    label = task.metadata.get("procedural_pole")
+    if label is not None and label not in PROCEDURAL_POLES:
+        out.error(
+            "metadata.procedural_pole",
+            f"{label!r} is not one of a, b, none (the pole the written rules favour)",
+        )
+    costs = task.metadata.get("pole_costs")
+    if costs is not None and (not isinstance(costs, dict) or set(costs) - set(POLES)):
+        out.error("metadata.pole_costs", "expected a mapping with keys a and b")
 
 
 def _check_values(task: Task, systems: dict[str, ValueSystem], out: _Collector) -> None:
@@ -323,7 +364,13 @@ def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
 
 def check_environment(env_cls: type[ToolEnv]) -> list[Problem]:
     """The environment contract: gymnasium's checker, a default state, and useful tool docs."""
-    out = _Collector(Path(inspect.getfile(env_cls)))
+    try:
+        source = Path(inspect.getfile(env_cls))
+    except TypeError:  # loaded from a folder without being imported (SandboxOptions.env_paths)
+        source = Path(env_cls.__module__)
+    out = _Collector(source)
+    if MARKER in env_cls.description:
+        out.error(f"{env_cls.name}.description", "still holds a placeholder")
     if len(env_cls.tools) < 1:
         out.error(env_cls.name, "declares no tools")
     for name, definition in env_cls.tools.items():
@@ -341,9 +388,15 @@ def check_environment(env_cls: type[ToolEnv]) -> list[Problem]:
 
 
 def check_paths(
-    paths: list[Path], systems: dict[str, ValueSystem], selection: Selection | None = None
+    paths: list[Path],
+    systems: dict[str, ValueSystem],
+    selection: Selection | None = None,
+    extra: Mapping[str, type[ToolEnv]] | None = None,
 ) -> CheckReport:
-    """Check every task file under `paths` (or those `selection` picks) and their environments."""
+    """Check every task file under `paths` (or those `selection` picks) and their environments.
+
+    `extra` are environments that are not installed (see `SandboxOptions.env_modules`).
+    """
     report = CheckReport()
     names: set[str] = set()
     first_seen: dict[str, Path] = {}
@@ -370,9 +423,10 @@ def check_paths(
             )
         first_seen.setdefault(task.id, path)
         report.tasks.append(task.id)
-        report.problems.extend(check_task(task, path, systems))
+        report.loaded.append(task)
+        report.problems.extend(check_task(task, path, systems, extra))
         try:
-            env_classes.setdefault(task.environment, environment_for(task))
+            env_classes.setdefault(task.environment, environment_for(task, extra))
         except UnknownEnvironment:
             continue  # reported by check_task
     for name, env_cls in sorted(env_classes.items()):

@@ -13,6 +13,7 @@ from envs.task import Task
 from envs.values import bundled_value_systems
 from valuegym.cli_analysis import compare, judge_app
 from valuegym.cli_import import import_app
+from valuegym.cli_new import new_app
 from valuegym.cli_sandbox import sandbox_app, sandbox_problem
 from valuegym.cli_selection import (
     CaseListOption,
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)
 app.add_typer(import_app, name="import")
+app.add_typer(new_app, name="new")
 app.add_typer(serve_app, name="serve")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(judge_app, name="judge")
@@ -59,12 +61,27 @@ def check(
     value_system: ValueSystemOption = None,
     environment: EnvironmentOption = None,
     case_list: CaseListOption = None,
+    suite: Annotated[
+        bool,
+        typer.Option(
+            "--suite",
+            help="Also hold the tasks to the suite design bar: every value in >= 3 tasks and "
+            "paired with >= 2 others, connected comparison graphs, procedural balance.",
+        ),
+    ] = False,
 ) -> None:
     """Validate tasks and their environments; exit 1 on any error."""
+    from envs.registry import load_environment_module
+    from envs.sandbox_options import SandboxOptions
     from valuegym.check import check_paths
 
+    options = SandboxOptions.from_env()
+    extra = {}
+    for module in options.env_modules:
+        extra.update(load_environment_module(module, options.env_paths))
+    systems = bundled_value_systems()
     selection = _selection(task_ids, value_system, environment, case_list)
-    report = check_paths(resolve_task_paths(paths), bundled_value_systems(), selection)
+    report = check_paths(resolve_task_paths(paths), systems, selection, extra)
     if report.unmatched_ids:
         shown = ", ".join(report.unmatched_ids[:10])
         console.print(f"warning: requested ids match no task: {shown}", style="yellow")
@@ -76,8 +93,49 @@ def check(
         f"{len(report.environments)} environments: "
         f"{len(report.errors)} errors, {len(report.warnings)} warnings"
     )
-    console.print(summary, style="bold red" if report.errors else "bold green", highlight=False)
-    raise typer.Exit(1 if report.errors else 0)
+    failed = bool(report.errors)
+    if suite:
+        from valuegym.suite_profile import SuiteRequirements, profile_suite
+
+        profiles = profile_suite(report.loaded, systems)
+        _print_suite_profile(profiles)
+        shortfalls = SuiteRequirements().problems(profiles)
+        for line in shortfalls:
+            console.print(f"suite: {line}", style="red", highlight=False, soft_wrap=True)
+        summary += f"; suite design: {len(shortfalls)} shortfalls"
+        failed = failed or bool(shortfalls)
+    console.print(summary, style="bold red" if failed else "bold green", highlight=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_suite_profile(profiles) -> None:
+    """Per system: each value's tasks, opponents and procedural sides, and the graph."""
+    from rich.table import Table
+
+    stdout = Console()
+    for system, profile in profiles.items():
+        letters = profile.procedural_letters
+        table = Table(
+            "value",
+            "tasks",
+            "opponents",
+            "procedural",
+            "other side",
+            "neither",
+            title=f"{system}: {len(profile.tasks)} tasks; procedural pole a {letters['a']}, "
+            f"b {letters['b']}, none {letters['none']} ({profile.none_share:.0%}); "
+            f"comparison graph: {len(profile.components)} component(s)",
+        )
+        for name, balance in profile.values.items():
+            table.add_row(
+                name,
+                str(balance.tasks),
+                str(len(balance.opponents)),
+                str(balance.procedural),
+                str(balance.discretion),
+                str(balance.neither),
+            )
+        stdout.print(table)
 
 
 def _selection(task_ids, value_system, environment, case_list) -> Selection:
