@@ -136,8 +136,9 @@ def check_task(
     """
     out = _Collector(path)
     _check_values(task, systems, out)
+    known = len(out.problems)
     _check_unfilled(task.model_dump(mode="json", by_alias=True, exclude_defaults=True), "", out)
-    if out.has_errors():
+    if len(out.problems) > known:
         return out.problems  # a scaffold still being filled: its placeholders are the news
     _check_metadata(task, out)
     case = task.metadata.get("case_file", "the release")
