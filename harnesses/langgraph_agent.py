@@ -24,7 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from harnesses.base import EpisodeContext, HarnessResult, require_model
-from harnesses.prompts import system_prompt
+from harnesses.prompts import system_prompt, tool_definitions
 from harnesses.react import episode_deadline
 from harnesses.retry import ModelCallFailed, ModelCallTimeout, call_model
 from harnesses.tool_loop import Ending, ToolLoop
@@ -149,7 +149,7 @@ def langgraph_agent(ctx: EpisodeContext) -> HarnessResult:
         root_async_client=asynchronous,
         async_client=asynchronous.chat.completions,
     )
-    tools = [spec.openai() for spec in ctx.tools]
+    tools = tool_definitions(ctx)
     bound = chat.bind_tools(tools) if tools else chat
     usage = Usage()
     opening: list[AnyMessage] = [

@@ -16,7 +16,7 @@ from openai.types.chat import ChatCompletion
 
 from harnesses.base import EpisodeContext, HarnessResult, require_model
 from harnesses.models import ModelEndpoint
-from harnesses.prompts import system_prompt
+from harnesses.prompts import system_prompt, tool_definitions
 from harnesses.retry import ModelCallFailed, ModelCallTimeout, call_model
 from harnesses.tool_loop import ToolLoop
 from trajectories.schema import EpisodeStatus, Message, MessageToolCall, Usage
@@ -71,7 +71,7 @@ def react(ctx: EpisodeContext) -> HarnessResult:
     if isinstance(model, HarnessResult):
         return model
     deadline = episode_deadline(ctx)
-    tools = [spec.openai() for spec in ctx.tools]
+    tools = tool_definitions(ctx)
     messages = opening_messages(ctx)
     usage = Usage()
     loop = ToolLoop(ctx)

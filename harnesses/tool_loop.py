@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from envs.protocol import ToolResult
 from harnesses.base import EpisodeContext
+from harnesses.prompts import tool_content
 from trajectories.schema import EpisodeStatus, Message, MessageToolCall
 
 MAX_UNRUNNABLE_TURNS = 3
@@ -45,11 +46,6 @@ def parse_arguments(name: str, raw: str) -> dict | ToolResult:
     return value
 
 
-def result_content(result: ToolResult) -> str:
-    """A tool result as the text of a tool message (the same shape the golden harness records)."""
-    return result.model_dump_json(exclude_none=True)
-
-
 @dataclass
 class ToolLoop:
     """Per-episode bookkeeping: tool calls made (the step count) and unrunnable-turn streaks."""
@@ -78,7 +74,11 @@ class ToolLoop:
                 self.last_problem = f"{call.name}: {result.error}"
             unrunnable = unrunnable and is_protocol_error
             messages.append(
-                Message(role="tool", tool_call_id=call.id, content=result_content(result))
+                Message(
+                    role="tool",
+                    tool_call_id=call.id,
+                    content=tool_content(result, self.ctx.config.prompt_style),
+                )
             )
         self.streak = self.streak + 1 if unrunnable else 0
         if self.streak >= MAX_UNRUNNABLE_TURNS:
