@@ -28,8 +28,10 @@ RUN python3 /wheels/tools/pip.whl/pip install --no-index --no-deps --no-cache-di
         /wheels/app/*.whl \
     && python3 -c "import envs.server.app, envs.registry; envs.registry.environments()"
 
-# Never root at run time; the uid has no account and owns nothing in the image.
+# Never root at run time; the uid has no account and owns nothing in the image. The working
+# folder is read-only, and -P keeps it off the import path anyway (sessions' workers each get a
+# private folder under /tmp).
 USER 10001:10001
-WORKDIR /tmp
-ENTRYPOINT ["python3", "-m", "envs.server"]
+WORKDIR /
+ENTRYPOINT ["python3", "-P", "-m", "envs.server"]
 CMD ["--host", "0.0.0.0", "--port", "8000"]

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from envs.relay import UnixRelay
 from envs.remote import RemoteSession, SandboxError, SandboxUnavailable, ServerClient
 from envs.sandbox_options import SERVER_ENVIRONMENT, SandboxOptions
-from envs.server.api import CONTROL_TOKEN_ENV
+from envs.server.api import CONTROL_DIGEST_ENV, token_digest
 from envs.task import Task
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,9 @@ class SandboxContainer:
         self.socket_dir.chmod(0o777)  # the container's user creates its socket here
         token = secrets.token_urlsafe(32)
         command = ["--uds", SOCKET_PATH, "--lease-s", str(options.lease_s)]
-        command += ["--idle-exit-s", str(options.idle_exit_s)]
+        command += ["--idle-exit-s", str(options.idle_exit_s), "--require-confinement"]
+        command += ["--call-timeout-s", str(options.call_timeout_s)]
+        command += ["--spare-workers", str(options.spare_workers)]
         volumes = {str(self.socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}}
         for index, path in enumerate(options.env_paths):
             volumes[str(Path(path).resolve())] = {"bind": f"{ENV_PATHS_DIR}/{index}", "mode": "ro"}
@@ -123,7 +125,7 @@ class SandboxContainer:
             command=command,
             name=f"valuegym-sandbox-{secrets.token_hex(4)}",
             detach=True,
-            environment={**SERVER_ENVIRONMENT, CONTROL_TOKEN_ENV: token},
+            environment={**SERVER_ENVIRONMENT, CONTROL_DIGEST_ENV: token_digest(token)},
             volumes=volumes,
             labels={LABEL: "1", OWNER_LABEL: owner_label(), RUNTIME_LABEL: str(self.socket_dir)},
             **_hardening(options),

@@ -1,15 +1,18 @@
 """The process backend: one local sandbox server subprocess hosts every session.
 
-It isolates the orchestrator from environment crashes and exercises the same wire protocol as
-the docker backend, but runs as the same user with the same network and files: it is not a
-security boundary (see the README's security model).
+It isolates the orchestrator from environment crashes and hangs and exercises the same wire
+protocol as the docker backend, each session in its own worker process with a private working
+folder; but it runs as the same user with the same network and files: it is not a security
+boundary (see the README's security model).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,58 +21,84 @@ from pathlib import Path
 
 from envs.remote import RemoteSession, SandboxUnavailable, ServerClient
 from envs.sandbox_options import SERVER_ENVIRONMENT, SandboxOptions
-from envs.server.api import CONTROL_TOKEN_ENV
+from envs.server.api import CONTROL_DIGEST_ENV, token_digest
 from envs.task import Task
+
+LOG_LINES = 50
 
 
 def server_command(options: SandboxOptions, *extra: str) -> list[str]:
-    """The server's command line for `options` (its control token travels by environment)."""
-    command = [sys.executable, "-m", "envs.server", "--lease-s", str(options.lease_s)]
+    """The server's command line for `options` (its control token's digest travels by
+    environment). `-P`: the working folder is not on the import path."""
+    command = [sys.executable, "-P", "-m", "envs.server", "--lease-s", str(options.lease_s)]
     command += ["--idle-exit-s", str(options.idle_exit_s)]
+    command += ["--call-timeout-s", str(options.call_timeout_s)]
+    command += ["--spare-workers", str(options.spare_workers)]
     for module in options.env_modules:
         command += ["--env-module", module]
     for path in options.env_paths:
-        command += ["--env-path", str(path)]
+        command += ["--env-path", str(Path(path).resolve())]
     return [*command, *extra]
 
 
 class ServerProcess:
-    """A started server subprocess and a client for it."""
+    """A started server subprocess and a client for it.
+
+    The server runs in a private temporary working folder, in a session of its own (a Ctrl-C
+    in the terminal reaches the orchestrator, which stops it), and exits by itself when the
+    orchestrator is gone. Its output is read continuously, the last lines kept for error
+    messages, so a chatty environment can neither fill a pipe nor the disk.
+    """
 
     def __init__(self, options: SandboxOptions) -> None:
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix="valuegym-server-", suffix=".log", delete=False
-        )
+        self.workdir = Path(tempfile.mkdtemp(prefix="valuegym-server-"))
+        self.tail: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
         token = secrets.token_urlsafe(32)
+        command = server_command(options, "--host", "127.0.0.1", "--port", "0")
+        command += ["--parent-pid", str(os.getpid())]
         self.process = subprocess.Popen(
-            server_command(options, "--host", "127.0.0.1", "--port", "0"),
-            env={**os.environ, **SERVER_ENVIRONMENT, CONTROL_TOKEN_ENV: token},
+            command,
+            env={**os.environ, **SERVER_ENVIRONMENT, CONTROL_DIGEST_ENV: token_digest(token)},
+            cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             text=True,
+            errors="replace",
         )
+        self._ready = threading.Event()
+        self._url: str | None = None
+        self._reader = threading.Thread(target=self._drain, name="valuegym-server-log", daemon=True)
+        self._reader.start()
         url = self._wait_ready(options.startup_timeout_s)
         self.client = ServerClient(
             url, token, timeout_s=options.request_timeout_s, describe=self.describe
         )
 
-    def _wait_ready(self, timeout_s: float) -> str:
+    def _drain(self) -> None:
         assert self.process.stdout is not None
-        timer = threading.Timer(timeout_s, self.process.kill)
-        timer.start()
-        try:
-            line = self.process.stdout.readline()
-        finally:
-            timer.cancel()
-        try:
-            return str(json.loads(line)["url"])
-        except (ValueError, KeyError):
+        for line in self.process.stdout:
+            if self._url is None:
+                try:
+                    self._url = str(json.loads(line)["url"])
+                    self._ready.set()
+                    continue
+                except (ValueError, KeyError, TypeError):
+                    pass
+            self.tail.append(line.rstrip("\n")[:500])
+        self._ready.set()
+
+    def _wait_ready(self, timeout_s: float) -> str:
+        self._ready.wait(timeout_s)
+        if self._url is None:
             self.process.kill()
             self.process.wait()
-            raise SandboxUnavailable(
-                f"the sandbox server did not start; {self.describe()}"
-            ) from None
+            self._reader.join(timeout=5)
+            reason = self.describe()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise SandboxUnavailable(f"the sandbox server did not start; {reason}")
+        return self._url
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -80,12 +109,13 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             code = None
         state = "running but not answering" if code is None else f"exited with status {code}"
-        tail = Path(self._log.name).read_text(errors="replace").strip().splitlines()[-5:]
+        tail = list(self.tail)[-5:]
         where = f"sandbox server process {self.process.pid} ({state})"
         return f"{where}; its last log lines: {' | '.join(tail)}" if tail else where
 
     def stop(self) -> None:
-        self.client.close()
+        if hasattr(self, "client"):
+            self.client.close()
         if self.alive():
             self.process.terminate()
             try:
@@ -93,8 +123,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
+        self._reader.join(timeout=5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class ProcessSandbox:

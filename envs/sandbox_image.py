@@ -41,6 +41,7 @@ SERVER_PACKAGES = (
     "mcp",
     "starlette",
     "uvicorn",
+    "pyseccomp",
 )
 """What the sandbox server imports (with their dependencies): the image holds only these."""
 

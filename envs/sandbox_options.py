@@ -41,7 +41,15 @@ class SandboxOptions(BaseModel):
     idle_exit_s: float = Field(
         default=600.0, ge=0, description="A server with no session exits after this long idle."
     )
-    request_timeout_s: float = Field(default=120.0, gt=0)
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, description="The orchestrator's wait for one sandbox request."
+    )
+    call_timeout_s: float = Field(
+        default=60.0, gt=0, description="The server's limit on one tool call (or finalize)."
+    )
+    spare_workers: int = Field(
+        default=2, ge=0, description="Session workers each server forks ahead of need."
+    )
     startup_timeout_s: float = Field(default=60.0, gt=0)
     image: str = Field(default=DEFAULT_IMAGE, description="Docker: the sandbox image.")
     pool_size: int = Field(default=1, ge=1, description="Docker: warm containers kept running.")

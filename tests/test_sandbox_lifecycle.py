@@ -17,6 +17,7 @@ from envs.process_sandbox import ProcessSandbox
 from envs.sandbox import Sandbox
 from envs.server.api import OpenSession
 from envs.server.sessions import Forbidden, NoSuchSession, SessionTable
+from envs.server.workers import ForkServer
 from harnesses.base import EpisodeContext, HarnessResult
 from valuegym.runner import RunConfig, create_run, execute_run
 
@@ -78,7 +79,8 @@ def test_a_server_killed_mid_episode_is_an_error_episode_and_the_run_goes_on(
 
 def test_leases_reclaim_abandoned_sessions() -> None:
     now = [0.0]
-    table = SessionTable({"escape_probe": _probe_class()}, default_lease_s=10, clock=lambda: now[0])
+    forks = ForkServer(["escape_probe"], [PROBE_PATH], spares=0)
+    table = SessionTable(forks, default_lease_s=10, clock=lambda: now[0])
     kept = table.open(OpenSession(task=probe_task(), seed=1))
     dropped = table.open(OpenSession(task=probe_task(), seed=2, lease_s=5))
     now[0] = 6.0
@@ -92,12 +94,7 @@ def test_leases_reclaim_abandoned_sessions() -> None:
     assert table.reap() == [], "activity at t=6 renewed the lease to t=16"
     now[0] = 16.0
     assert table.reap() == [kept.session_id]
-
-
-def _probe_class():
-    from envs.registry import load_environment_module
-
-    return load_environment_module("escape_probe", [PROBE_PATH])["escape_probe"]
+    forks.close()
 
 
 def test_an_idle_server_exits_by_itself() -> None:

@@ -1,7 +1,9 @@
-"""`python -m envs.server`: run the sandbox server (the control token comes from the environment).
+"""`python -P -m envs.server`: run the sandbox server (its control token's SHA-256 comes from the
+environment, `VALUEGYM_CONTROL_TOKEN_SHA256`).
 
 On start it prints one JSON line to stdout, `{"event": "ready", "url": ...}`, once it accepts
-connections; backends that start it wait for that line.
+connections; backends that start it wait for that line. Anything printed later goes to stderr.
+Run it with `-P` (or `-I`) so its working folder is not on the import path.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 
 import uvicorn
 
-from envs.registry import load_environment_module
-from envs.server.api import CONTROL_TOKEN_ENV
+from envs.server import confinement
+from envs.server.api import CONTROL_DIGEST_ENV
 from envs.server.app import SandboxServer
 from envs.server.sessions import SessionTable
+from envs.server.workers import ForkServer, WorkerLimits
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +48,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="Folder to find --env-module modules in (repeatable).",
     )
+    parser.add_argument(
+        "--call-timeout-s", type=float, default=60.0, help="Limit on one tool call or finalize."
+    )
+    parser.add_argument(
+        "--spare-workers", type=int, default=2, help="Session workers forked ahead of need."
+    )
+    parser.add_argument(
+        "--require-confinement",
+        action="store_true",
+        help="Refuse to start unless session workers get the seccomp filter (docker does).",
+    )
+    parser.add_argument(
+        "--parent-pid", type=int, help="Exit when this process (the orchestrator) is gone."
+    )
     return parser.parse_args(argv)
 
 
@@ -64,29 +81,41 @@ class _AnnouncingServer(uvicorn.Server):
             port = self.servers[0].sockets[0].getsockname()[1]
             where = {"url": f"http://{where['host']}:{port}"}
         print(json.dumps({"event": "ready", "pid": os.getpid(), **where}), flush=True)
+        os.dup2(2, 1)  # nobody reads stdout past the ready line: later output goes to the log
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    token = os.environ.get(CONTROL_TOKEN_ENV, "")
-    if not token:
-        print(f"error: set {CONTROL_TOKEN_ENV} to the control token", file=sys.stderr)
+    digest = os.environ.pop(CONTROL_DIGEST_ENV, "")
+    if not digest:
+        print(f"error: set {CONTROL_DIGEST_ENV} to the control token's SHA-256", file=sys.stderr)
         return 2
-    extra = {}
-    for module in args.env_module:
-        try:
-            extra.update(load_environment_module(module, args.env_path))
-        except ImportError as exc:
-            print(f"error: --env-module {module}: {exc}", file=sys.stderr)
-            return 2
-    table = SessionTable(extra, default_lease_s=args.lease_s)
+    confinement.not_dumpable()
+    try:
+        forks = ForkServer(
+            args.env_module,
+            args.env_path,
+            require_confinement=args.require_confinement,
+            spares=args.spare_workers,
+        )
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    limits = WorkerLimits(call_timeout_s=args.call_timeout_s)
+    table = SessionTable(forks, default_lease_s=args.lease_s, limits=limits)
     server: uvicorn.Server | None = None
 
     def stop() -> None:
         if server is not None:
             server.should_exit = True
 
-    app = SandboxServer(table, token, idle_exit_s=args.idle_exit_s or None, on_idle=stop).app()
+    app = SandboxServer(
+        table,
+        digest,
+        idle_exit_s=args.idle_exit_s or None,
+        on_idle=stop,
+        parent_pid=args.parent_pid,
+    ).app()
     common = {"log_level": "warning", "access_log": False, "lifespan": "on"}
     if args.uds:
         config = uvicorn.Config(app, uds=str(args.uds), **common)  # type: ignore[arg-type]
@@ -95,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         config = uvicorn.Config(app, host=args.host, port=args.port, **common)  # type: ignore[arg-type]
         where = {"host": args.host, "port": args.port}
     server = _AnnouncingServer(config, where)
-    server.run()
+    try:
+        server.run()
+    finally:
+        table.close_all()
+        forks.close()
     return 0
 
 

@@ -6,6 +6,7 @@ the envelopes the control plane adds around them.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,9 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from envs.protocol import ToolSpec
 from envs.task import Task
 
-CONTROL_TOKEN_ENV = "VALUEGYM_CONTROL_TOKEN"
-"""The environment variable that hands the server its control token (never a command line flag,
-which other local users could read from the process table)."""
+CONTROL_DIGEST_ENV = "VALUEGYM_CONTROL_TOKEN_SHA256"
+"""The environment variable that hands the server the SHA-256 of its control token. The server
+never learns the token itself, so nothing in its environment (which processes in a container can
+read from `/proc`) or its memory lets environment code use the control plane. Never a command
+line flag, which other local users could read from the process table."""
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class OpenSession(BaseModel):

@@ -15,6 +15,7 @@ Agent plane (`Authorization: Bearer <that session's agent token>`):
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
@@ -31,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from envs.protocol import ToolSpec
 from envs.sdk import format_validation_error
-from envs.server.api import AgentCall, ApiError, Health, OpenSession, ResetSession
+from envs.server.api import AgentCall, ApiError, Health, OpenSession, ResetSession, token_digest
 from envs.server.mcp_plane import SESSION_SCOPE_KEY, mcp_manager
 from envs.server.sessions import HostedSession, SessionError, SessionTable, tokens_match
 
@@ -64,29 +65,30 @@ async def _parse(request: Request, model: type[_M]) -> _M:
 
 
 class SandboxServer:
-    """The routes and their state: one session table and the server-wide control token.
+    """The routes and their state: one session table and the control token's digest.
 
-    Environment code runs on the event loop, not in worker threads: tools are short, CPU-bound
-    state updates, and a thread hop would triple the latency of a tool call for no concurrency
-    (the GIL serialises them anyway).
+    Environment code runs in the sessions' worker processes; the requests that wait on a worker
+    run in threads, so a slow tool holds up only its own session.
     """
 
     def __init__(
         self,
         table: SessionTable,
-        control_token: str,
+        control_digest: str,
         *,
         idle_exit_s: float | None = None,
         on_idle: Callable[[], None] | None = None,
         reap_interval_s: float = 1.0,
+        parent_pid: int | None = None,
     ) -> None:
-        if not control_token:
-            raise ValueError("the sandbox server needs a non-empty control token")
+        if not control_digest:
+            raise ValueError("the sandbox server needs its control token's digest")
         self.table = table
-        self._control_token = control_token
+        self._control_digest = control_digest
         self._idle_exit_s = idle_exit_s
         self._on_idle = on_idle
         self._reap_interval_s = reap_interval_s
+        self._parent_pid = parent_pid
         self._started = time.monotonic()
         self._version = version("valuegym")
         self._mcp = mcp_manager(table)
@@ -97,7 +99,7 @@ class SandboxServer:
         token = bearer(request.headers)
         if token is None:
             raise Unauthorized("the control plane needs 'Authorization: Bearer <control token>'")
-        if not tokens_match(self._control_token, token):
+        if not tokens_match(self._control_digest, token_digest(token)):
             raise Unauthorized("not a control token (agent tokens cannot use the control plane)")
         self.table.mark_activity()
 
@@ -124,22 +126,22 @@ class SandboxServer:
     async def open_session(self, request: Request) -> Response:
         self._control(request)
         body = await _parse(request, OpenSession)
-        return _json(self.table.open(body), 201)
+        return _json(await anyio.to_thread.run_sync(self.table.open, body), 201)
 
     async def reset_session(self, request: Request) -> Response:
         self._control(request)
         body = await _parse(request, ResetSession)
         session_id = request.path_params["session_id"]
-        return _json(self.table.reset(session_id, body.seed))
+        return _json(await anyio.to_thread.run_sync(self.table.reset, session_id, body.seed))
 
     async def finalize_session(self, request: Request) -> Response:
         self._control(request)
         session_id = request.path_params["session_id"]
-        return _json(self.table.finalize(session_id))
+        return _json(await anyio.to_thread.run_sync(self.table.finalize, session_id))
 
     async def close_session(self, request: Request) -> Response:
         self._control(request)
-        self.table.close(request.path_params["session_id"])
+        await anyio.to_thread.run_sync(self.table.close, request.path_params["session_id"])
         return Response(status_code=204)
 
     # -- agent plane ---------------------------------------------------------------------------
@@ -151,7 +153,7 @@ class SandboxServer:
     async def call_tool(self, request: Request) -> Response:
         session = self._agent(request.scope)
         body = await _parse(request, AgentCall)
-        result = self.table.call(session, body.tool, body.arguments)
+        result = await anyio.to_thread.run_sync(self.table.call, session, body.tool, body.arguments)
         return _json(result)
 
     async def mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -167,9 +169,11 @@ class SandboxServer:
     async def _reaper(self) -> None:
         while True:
             await anyio.sleep(self._reap_interval_s)
-            self.table.reap()
+            await anyio.to_thread.run_sync(self.table.reap)
             idle = self.table.idle_s()
-            if self._idle_exit_s and not len(self.table) and idle >= self._idle_exit_s:
+            idle_exit = self._idle_exit_s and not len(self.table) and idle >= self._idle_exit_s
+            orphaned = self._parent_pid is not None and os.getppid() != self._parent_pid
+            if idle_exit or orphaned:
                 if self._on_idle:
                     self._on_idle()
                 return

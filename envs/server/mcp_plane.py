@@ -11,6 +11,7 @@ import json
 from importlib.metadata import version
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -50,7 +51,9 @@ def mcp_server(table: SessionTable) -> Server[Any]:
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         session = _session(ctx)
-        result = table.call(session, params.name, params.arguments or {})
+        result = await anyio.to_thread.run_sync(
+            table.call, session, params.name, params.arguments or {}
+        )
         text = result_text(result.data) if result.ok else (result.error or "tool failed")
         return types.CallToolResult(
             content=[types.TextContent(text=text)],

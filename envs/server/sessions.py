@@ -1,8 +1,12 @@
-"""The server's session table: environments, agent tokens and leases.
+"""The server's session table: workers, agent tokens and leases.
 
-Every operation on a session runs under that session's lock, so an agent's parallel calls are
-applied one at a time and logged in the order they ran. Leases are renewed by any activity and
-reclaimed by `reap`, so an orchestrator that dies mid-episode does not leak its sessions.
+Each session's environment runs in its own worker process (`envs.server.workers`); the table
+holds what environment code must not reach: the agent tokens, the leases, and each session's
+record as the server observed it. Every operation on a session runs under that session's lock,
+so an agent's parallel calls are applied one at a time and logged in the order they ran. Leases
+are renewed by any activity and reclaimed by `reap`, so an orchestrator that dies mid-episode
+does not leak its sessions. The table's methods block (they wait on workers): the HTTP app runs
+them in threads.
 """
 
 from __future__ import annotations
@@ -11,16 +15,13 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from envs.protocol import Finalized, ToolResult, ToolSpec
-from envs.registry import UnknownEnvironment, environment_for, environments
-from envs.sdk import EnvironmentLoadError, ToolEnv, format_validation_error
 from envs.server.api import OpenSession, SessionOpened
+from envs.server.workers import ForkServer, OpenFailed, SessionFailed, WorkerLimits, WorkerSession
 from envs.task import Task
 
 
@@ -46,13 +47,20 @@ class CannotOpen(SessionError):
     error = "cannot_open"
 
 
+class Broken(SessionError):
+    """The session's worker died, hung or misbehaved; every later request gets the reason."""
+
+    status = 500
+    error = "session_failed"
+
+
 @dataclass
 class HostedSession:
     session_id: str
     agent_token: str
     task: Task
     seed: int
-    env: ToolEnv
+    worker: WorkerSession
     lease_s: float
     expires_at: float
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,7 +69,7 @@ class HostedSession:
         return SessionOpened(
             session_id=self.session_id,
             agent_token=self.agent_token,
-            tools=self.env.tool_specs(),
+            tools=self.worker.tools,
             lease_s=self.lease_s,
         )
 
@@ -71,11 +79,13 @@ class SessionTable:
 
     def __init__(
         self,
-        extra_environments: Mapping[str, type[ToolEnv]] | None = None,
+        forks: ForkServer,
         default_lease_s: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
+        limits: WorkerLimits | None = None,
     ) -> None:
-        self._extra = dict(extra_environments or {})
+        self._forks = forks
+        self._limits = limits or WorkerLimits()
         self._default_lease_s = default_lease_s
         self._clock = clock
         self._sessions: dict[str, HostedSession] = {}
@@ -94,29 +104,28 @@ class SessionTable:
 
     @property
     def environment_names(self) -> list[str]:
-        return sorted({*environments(), *self._extra})
+        return list(self._forks.environments)
 
-    def _environment(self, task: Task) -> type[ToolEnv]:
+    def _worker(self, task: Task, seed: int) -> WorkerSession:
         try:
-            return environment_for(task, self._extra)
-        except UnknownEnvironment as exc:
-            raise CannotOpen(str(exc)) from exc
-        except (OSError, ValueError, KeyError) as exc:  # an imported task's release files
-            raise CannotOpen(f"task {task.id}: {type(exc).__name__}: {exc}") from exc
+            return WorkerSession(self._forks, task, seed, self._limits)
+        except OpenFailed as exc:
+            raise CannotOpen(str(exc)) from None
+        except SessionFailed as exc:
+            raise Broken(str(exc)) from None
 
     # -- control plane -------------------------------------------------------------------------
 
     def open(self, request: OpenSession) -> SessionOpened:
         task = request.task
-        env = self._environment(task)()
-        _reset(env, task, request.seed)
+        worker = self._worker(task, request.seed)
         lease = request.lease_s or self._default_lease_s
         session = HostedSession(
             session_id=f"s-{secrets.token_hex(8)}",
             agent_token=secrets.token_urlsafe(32),
             task=task,
             seed=request.seed,
-            env=env,
+            worker=worker,
             lease_s=lease,
             expires_at=self._clock() + lease,
         )
@@ -126,24 +135,28 @@ class SessionTable:
         return session.opened()
 
     def reset(self, session_id: str, seed: int | None) -> SessionOpened:
+        """Start over in a fresh worker: nothing the old one's environment did survives."""
         session = self._get(session_id)
         with session.lock:
             session.seed = session.seed if seed is None else seed
-            _reset(session.env, session.task, session.seed)
+            old, session.worker = session.worker, self._worker(session.task, session.seed)
+            old.close()
         return session.opened()
 
     def finalize(self, session_id: str) -> Finalized:
         session = self._get(session_id)
         with session.lock:
-            return session.env.finalize()
+            try:
+                return session.worker.finalize()
+            except SessionFailed as exc:
+                raise Broken(str(exc)) from None
 
     def close(self, session_id: str) -> None:
         with self._lock:
             session = self._sessions.pop(session_id, None)
         if session is None:
             raise NoSuchSession(f"no session {session_id!r} (closed, expired or never opened)")
-        with session.lock:
-            session.env.close()
+        session.worker.close()
         self.mark_activity()
 
     def reap(self) -> list[str]:
@@ -154,9 +167,14 @@ class SessionTable:
             for session in expired:
                 del self._sessions[session.session_id]
         for session in expired:
-            with session.lock:
-                session.env.close()
+            session.worker.close()
         return [s.session_id for s in expired]
+
+    def close_all(self) -> None:
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.worker.close()
 
     # -- agent plane ---------------------------------------------------------------------------
 
@@ -170,12 +188,14 @@ class SessionTable:
 
     @staticmethod
     def tools(session: HostedSession) -> list[ToolSpec]:
-        with session.lock:
-            return session.env.tool_specs()
+        return session.worker.tools
 
     def call(self, session: HostedSession, tool: str, arguments: Any) -> ToolResult:
         with session.lock:
-            result = session.env.call(tool, arguments)
+            try:
+                result = session.worker.call(tool, arguments)
+            except SessionFailed as exc:
+                raise Broken(str(exc)) from None
         self._touch(session)
         return result
 
@@ -198,12 +218,3 @@ def tokens_match(expected: str, given: str | None) -> bool:
     """Constant-time token comparison (a timing leak would let an agent guess tokens)."""
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
-
-def _reset(env: ToolEnv, task: Task, seed: int) -> None:
-    try:
-        env.reset(seed=seed, options={"task": task})
-    except ValidationError as exc:
-        problems = "; ".join(format_validation_error(exc, "initial_state"))
-        raise CannotOpen(f"task {task.id}: {problems}") from exc
-    except EnvironmentLoadError as exc:
-        raise CannotOpen(f"task {task.id}: {exc}") from exc
