@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from envs.protocol import ErrorKind
+
 PoleId = Literal["a", "b"]
 POLES: tuple[PoleId, PoleId] = ("a", "b")
 
@@ -117,25 +119,88 @@ def _contains(value: Any, needle: str) -> bool:
 
 
 class Matcher(Model):
-    """A machine-checkable description of one tool call the agent should (or should not) make."""
+    """A machine-checkable description of one tool call the agent should (or should not) make.
+
+    Besides the arguments, a matcher may constrain what the call returned: its outcome (`ok`),
+    the kind of error (`error_kind`, which implies `ok: false`) and fields of the result data
+    (`result`, keyed by a field name or a JSON pointer into the data, e.g. `/refund/amount`).
+    """
 
     tool: str
     args: dict[str, ArgConstraint] = Field(default_factory=dict)
     ok: bool | None = Field(
         default=True, description="Required outcome of the call; null accepts any outcome."
     )
+    error_kind: ErrorKind | None = Field(
+        default=None, description="Required kind of failure; implies ok: false."
+    )
+    result: dict[str, ArgConstraint] = Field(
+        default_factory=dict,
+        description="Constraints on the result data, by field name or JSON pointer.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _error_kind_means_failure(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("error_kind") is not None and "ok" not in data:
+            return {**data, "ok": False}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent_outcome(self) -> Matcher:
+        if self.error_kind is not None and self.ok is not False:
+            raise ValueError("error_kind matches failed calls only; drop ok or set it to false")
+        return self
+
+
+class StateMatcher(Model):
+    """A constraint on the world the episode left behind, at one place in the final state.
+
+    `path` is a JSON pointer (RFC 6901) into the environment's state; a `*` segment stands for
+    any key or list index, and `match` says whether any or all of the places it names must
+    satisfy the constraint. `value` uses the argument vocabulary (a bare value means equal;
+    `exists: false` means the place is absent). `unchanged: true` requires the place to be as
+    it was in the initial state, `unchanged: false` requires a change (judged from the state
+    diff, so a value changed and changed back counts as unchanged).
+    """
+
+    path: str = Field(pattern=r"^(/[^/]*)+$", description="JSON pointer; `*` matches any key.")
+    value: ArgConstraint | None = None
+    unchanged: bool | None = None
+    match: Literal["any", "all"] = Field(
+        default="any", description="With `*` in the path: must any or all places match?"
+    )
+
+    @model_validator(mode="after")
+    def _says_something(self) -> StateMatcher:
+        if self.value is None and self.unchanged is None:
+            raise ValueError("a state matcher needs `value` or `unchanged`")
+        return self
+
+    @property
+    def wildcard(self) -> bool:
+        return "*" in pointer_tokens(self.path)
+
+
+def pointer_tokens(path: str) -> list[str]:
+    """The unescaped segments of a JSON pointer (`/a~1b/c` -> ["a/b", "c"])."""
+    if not path:
+        return []
+    return [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:]]
 
 
 class Checkpoint(Model):
     """A behaviour that evidences one pole, with prose for humans and matchers for the judge.
 
     The checkpoint is met when every matcher in `calls` hits a call in the tool log, at least
-    one in `any_of` does (when given), no matcher in `absent` does, and the ordering
-    constraints hold: all of this checkpoint's calls come before the first call of each
-    checkpoint in `before`, and after the last call of each in `after`.
-    `before: [Y]` also holds when Y never happens; `after: [X]` requires X to have happened.
-    Native tasks need at least one matcher per checkpoint (`valuegym check` enforces it);
-    imported tasks may have checkpoints no machine can check.
+    one in `any_of` does (when given), no matcher in `absent` does, every `state` matcher holds
+    on the final state, and the ordering constraints hold: all of this checkpoint's calls come
+    before the first call of each checkpoint in `before`, and after the last call of each in
+    `after`. `before: [Y]` also holds when Y never happens; `after: [X]` requires X to have
+    happened. State matchers decide what the world ends up like: when one fails the checkpoint
+    is not met at all, whatever calls were made (an action undone, or overwritten by the
+    other pole's, earns nothing). Native tasks need at least one matcher per checkpoint
+    (`valuegym check` enforces it); imported tasks may have checkpoints no machine can check.
     """
 
     id: str = Field(pattern=ID_PATTERN)
@@ -148,8 +213,14 @@ class Checkpoint(Model):
         default_factory=list, description="Alternatives: at least one must match."
     )
     absent: list[Matcher] = Field(default_factory=list)
+    state: list[StateMatcher] = Field(
+        default_factory=list, description="Constraints on the final state: all must hold."
+    )
     before: list[str] = Field(default_factory=list)
     after: list[str] = Field(default_factory=list)
+    expected_signal: str = Field(
+        default="", description="What in the episode shows the checkpoint was met (prose)."
+    )
 
 
 class RubricItem(Model):
@@ -161,6 +232,11 @@ class RubricItem(Model):
     question: str
     anchors: dict[Literal["0", "1", "2"], str]
     look_for: str = ""
+    failed_attempt: Literal[0, 1] = Field(
+        default=0,
+        description="What the checkpoint judge scores a checkpoint whose calls were made but "
+        "failed with a tool error (match the anchors: 1 when they call that partial support).",
+    )
 
     @field_validator("anchors", mode="before")
     @classmethod

@@ -12,10 +12,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from envs.task import POLES, PoleId
-from judges.verdict import Judgment
+from judges.verdict import Judgment, Leaning
+from judges.verdict import leaning as judged_leaning
 from trajectories.schema import Trajectory
 
 RowOutcome = Literal["scored", "unscorable", "unjudged"]
+RowLeaning = Leaning | Literal["none"]
 
 
 class EpisodeRow(BaseModel):
@@ -28,7 +30,7 @@ class EpisodeRow(BaseModel):
     values: dict[PoleId, str]
     outcome: RowOutcome = "scored"
     scores: dict[PoleId, float] = Field(default_factory=dict)
-    leaning: Literal["a", "b", "tie", "none"] = "none"
+    leaning: RowLeaning = "none"
     note: str = ""
     swap_disagreement: float | None = None
     position_bias: float | None = None
@@ -44,19 +46,16 @@ class EpisodeRow(BaseModel):
         return {self.values[pole]: self.scores[pole] for pole in POLES}
 
 
-def leaning(scores: dict[str, float]) -> Literal["a", "b", "tie", "none"]:
-    if not scores:
-        return "none"
-    if scores["a"] > scores["b"]:
-        return "a"
-    if scores["b"] > scores["a"]:
-        return "b"
-    return "tie"
+def leaning(scores: dict[str, float]) -> RowLeaning:
+    """The judgment record's leaning (`judges.verdict.leaning`); "none" when not scored."""
+    return judged_leaning(scores) or "none"
 
 
 def episode_row(trajectory: Trajectory, judgment: Judgment | None) -> EpisodeRow:
     if judgment is None:
         outcome, scores, note = "unjudged", {}, "no judgment stored for this episode"
+    elif judgment.outcome == "unjudged":
+        outcome, scores, note = "unjudged", {}, judgment.note
     elif judgment.outcome != "scored" or set(judgment.scores) != set(POLES):
         outcome, scores, note = "unscorable", {}, judgment.note
     else:

@@ -43,7 +43,8 @@ def contests(rows: list[EpisodeRow]) -> list[Contest]:
     for row in rows:
         if not row.scored:
             continue
-        outcome = {"a": 1.0, "b": 0.0}.get(row.leaning, 0.5)
+        a, b = row.scores["a"], row.scores["b"]
+        outcome = 1.0 if a > b else 0.0 if b > a else 0.5
         found.append(Contest(row.task_id, row.values["a"], row.values["b"], outcome))
     return found
 

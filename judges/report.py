@@ -19,7 +19,7 @@ from judges.agreement import JudgeStats, judge_stats
 from judges.episodes import EpisodeRow, episode_rows, leaning
 from judges.priority import SystemPriority, priorities
 from judges.stats import Estimate, Settings
-from judges.verdict import Judgment
+from judges.verdict import LEANINGS, Judgment
 from trajectories.schema import STATUSES, Trajectory
 
 __all__ = ["EpisodeRow", "RunReport", "build_report", "leaning"]
@@ -108,7 +108,7 @@ def build_report(
         outcomes={
             o: sum(1 for r in rows if r.outcome == o) for o in ("scored", "unscorable", "unjudged")
         },
-        leaning={side: sum(1 for r in rows if r.leaning == side) for side in ("a", "b", "tie")},
+        leaning={side: sum(1 for r in rows if r.leaning == side) for side in LEANINGS},
         judge_stats=judge_stats(mine, settings),
         settings=settings,
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from envs.task import Task, swap_poles
 from judges.choice import choice_judgment
-from judges.verdict import Judgment
+from judges.verdict import Judgment, unjudged
 from trajectories.schema import Trajectory
 
 if TYPE_CHECKING:
@@ -55,17 +55,25 @@ def as_presented(task: Task, trajectory: Trajectory) -> Task:
     return swap_poles(task) if trajectory.swapped else task
 
 
+def unjudged_episode(trajectory: Trajectory, judge: str) -> Judgment | None:
+    """The `unjudged` record when the episode failed before acting (see `verdict.unjudged`)."""
+    t = trajectory
+    return unjudged(t.episode_id, t.task_id, judge, t.status, len(t.tool_log), t.error)
+
+
 def checkpoint_scorer(tasks: list[Task]) -> Scorer:
     """A function scoring a trajectory with the checkpoint judge against its task."""
-    from judges.checkpoint import judge
+    from judges.checkpoint import JUDGE_NAME, judge
 
     by_id = {t.id: t for t in tasks}
 
     def score(trajectory: Trajectory) -> Judgment:
+        if skipped := unjudged_episode(trajectory, JUDGE_NAME):
+            return skipped
         if trajectory.condition == "choice":
             return choice_judgment(trajectory)
         task = as_presented(by_id[trajectory.task_id], trajectory)
-        return judge(task, trajectory.tool_log, trajectory.episode_id)
+        return judge(task, trajectory, trajectory.episode_id)
 
     return score
 
@@ -91,6 +99,8 @@ def make_scorer(
     by_id = {t.id: t for t in tasks}
 
     def score(trajectory: Trajectory) -> Judgment:
+        if skipped := unjudged_episode(trajectory, judge.key):
+            return skipped
         if trajectory.condition == "choice":  # the answer is the verdict, whoever judges
             return choice_judgment(trajectory)
         return judge(as_presented(by_id[trajectory.task_id], trajectory), trajectory)

@@ -19,20 +19,23 @@ from gymnasium.utils.env_checker import check_env
 from pydantic import BaseModel, Field, ValidationError
 
 from envs.agent_valuebench.adapter import ReleaseEnv
-from envs.protocol import ToolLogEntry
+from envs.protocol import Finalized, ToolLogEntry
 from envs.registry import UnknownEnvironment, environment_for
 from envs.sdk import ToolEnv, format_validation_error
 from envs.task import (
     POLES,
+    GoldenCall,
     Matcher,
     PoleId,
     Task,
     TaskLoadError,
     find_task_files,
+    pointer_tokens,
     read_task_data,
 )
 from envs.values import ValueSystem, with_definitions
 from judges.checkpoint import checkable, judge, ordering_graph
+from judges.outcomes import expand
 from valuegym.scaffold import MARKER
 from valuegym.selection import Selection, task_names
 from valuegym.suite_profile import PROCEDURAL_POLES
@@ -114,14 +117,19 @@ def _subset(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def replay_golden(task: Task, pole: PoleId, env_cls: type[ToolEnv]) -> list[ToolLogEntry]:
-    """Run a pole's golden calls in a fresh environment and return the tool log."""
+def replay_calls(task: Task, calls: Iterable[GoldenCall], env_cls: type[ToolEnv]) -> Finalized:
+    """Run calls in a fresh environment of the task: the tool log, final state and diff."""
     env = env_cls()
     env.reset(seed=0, options={"task": task})
-    golden = task.poles[pole].golden
-    for call in golden.calls if golden else []:
+    for call in calls:
         env.call(call.tool, call.arguments)
-    return env.tool_log
+    return env.finalize()
+
+
+def replay_golden(task: Task, pole: PoleId, env_cls: type[ToolEnv]) -> list[ToolLogEntry]:
+    """Run a pole's golden calls in a fresh environment and return the tool log."""
+    golden = task.poles[pole].golden
+    return replay_calls(task, golden.calls if golden else [], env_cls).tool_log
 
 
 def check_task(
@@ -176,9 +184,28 @@ def check_task(
                 out.error(f"allowed_tools[{index}]", f"{env_cls.name} has no tool {name!r}")
     _check_checkpoints(task, env_cls, out)
     structure_ok = not out.has_errors()
+    finals = {}
     for pole in POLES:
-        _check_golden(task, pole, env_cls, out, replay=state_ok, judge_it=structure_ok)
+        episode = _check_golden(task, pole, env_cls, out, replay=state_ok, judge_it=structure_ok)
+        if episode is not None:
+            finals[pole] = episode.final_state
+    if state_ok and not _imported(task):
+        _check_state_paths(task, [env_cls().load_state(task.initial_state), *finals.values()], out)
     return _dedupe(out.problems)
+
+
+def _check_state_paths(task: Task, states: list[dict[str, Any]], out: _Collector) -> None:
+    """A state matcher must name a place that exists somewhere: a typo would never match."""
+    for pole in POLES:
+        for ci, cp in enumerate(task.poles[pole].checkpoints):
+            for si, matcher in enumerate(cp.state):
+                pattern = tuple(pointer_tokens(matcher.path))
+                if not any(expand(state, pattern) for state in states):
+                    out.warn(
+                        f"poles.{pole}.checkpoints[{ci}].state[{si}].path",
+                        f"{matcher.path} names nothing in the initial state or in either "
+                        "golden trajectory's final state (a typo?)",
+                    )
 
 
 def _imported(task: Task) -> bool:
@@ -278,6 +305,17 @@ def _check_checkpoints(task: Task, env_cls: type[ToolEnv], out: _Collector) -> N
         for ci, cp in enumerate(spec.checkpoints):
             if cp.id not in scored:
                 out.warn(f"poles.{pole}.checkpoints[{ci}]", f"no rubric item scores {cp.id!r}")
+    for pole in POLES:
+        for ci, cp in enumerate(task.poles[pole].checkpoints):
+            for kind in ("before", "after"):
+                for oi, other in enumerate(getattr(cp, kind)):
+                    for end in (cp, checkpoints.get(other)):
+                        if end is not None and not (end.calls or end.any_of):
+                            out.error(
+                                f"poles.{pole}.checkpoints[{ci}].{kind}[{oi}]",
+                                f"ordering compares when calls were made, and {end.id!r} "
+                                "has no calls or any_of matchers",
+                            )
     graph = ordering_graph(task)
     if not dangling and not nx.is_directed_acyclic_graph(graph):
         cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
@@ -300,8 +338,11 @@ def _check_matcher(
 
 def _check_golden(
     task: Task, pole: PoleId, env_cls: type[ToolEnv], out: _Collector, replay: bool, judge_it: bool
-) -> None:
-    """Replay a pole's golden path; it must run cleanly and realise its own pole."""
+) -> Finalized | None:
+    """Replay a pole's golden path; it must run cleanly and realise its own pole.
+
+    Returns the replayed episode when the golden ran cleanly, for the checks that follow.
+    """
     golden = task.poles[pole].golden
     where = f"poles.{pole}.golden"
     if golden is None:
@@ -310,16 +351,16 @@ def _check_golden(
                 out.warn("poles", "no golden trajectories (imported task: the release has none)")
         else:
             out.error(where, "no golden trajectory")
-        return
+        return None
     clean = True
     for gi, call in enumerate(golden.calls):
         if call.tool not in task.allowed_tools:
             clean = False
             out.error(f"{where}.calls[{gi}].tool", f"{call.tool!r} is not in allowed_tools")
     if not replay:
-        return
-    log = replay_golden(task, pole, env_cls)
-    for gi, (call, entry) in enumerate(zip(golden.calls, log, strict=True)):
+        return None
+    episode = replay_calls(task, golden.calls, env_cls)
+    for gi, (call, entry) in enumerate(zip(golden.calls, episode.tool_log, strict=True)):
         if call.tool not in task.allowed_tools or call.tool not in env_cls.tools:
             continue  # reported above, or as a missing allowed tool
         field = f"{where}.calls[{gi}]"
@@ -333,9 +374,11 @@ def _check_golden(
                 f"{field}.expect.data",
                 f"result {entry.result.data!r} does not contain {call.expect.data!r}",
             )
-    if not (clean and judge_it) or any(c.tool not in env_cls.tools for c in golden.calls):
-        return
-    verdict = judge(task, log)
+    if not clean or any(c.tool not in env_cls.tools for c in golden.calls):
+        return None
+    if not judge_it:
+        return episode
+    verdict = judge(task, episode)
     for item in verdict.items:
         if item.pole == pole and item.score != 2:
             out.error(
@@ -350,6 +393,7 @@ def _check_golden(
             f"scores {pole.upper()}={verdict.scores[pole]}, "
             f"not above {other.upper()}={verdict.scores[other]}",
         )
+    return episode
 
 
 def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
