@@ -31,6 +31,8 @@ def parse_judge(spec: str) -> tuple[str, list[str]]:
     kind, _, rest = spec.strip().partition(":")
     if kind == "checkpoint" and not rest:
         return "checkpoint", []
+    if kind == "imported" and rest.strip():  # judgments made elsewhere, read in (judge import)
+        return "imported", [rest.strip()]
     if kind == "rubric":
         names = [n.strip() for n in rest.split(",") if n.strip()]
         if not names:
@@ -41,13 +43,14 @@ def parse_judge(spec: str) -> tuple[str, list[str]]:
             raise JudgeSpecError(f"--judge {spec!r}: an endpoint is named twice")
         return "rubric", names
     raise JudgeSpecError(
-        f"--judge {spec!r}: expected 'checkpoint' or 'rubric:<endpoint>[,<endpoint>...]'"
+        f"--judge {spec!r}: expected 'checkpoint', 'rubric:<endpoint>[,<endpoint>...]' or "
+        "'imported:<name>'"
     )
 
 
 def judge_key(spec: str) -> str:
     kind, names = parse_judge(spec)
-    return kind if kind == "checkpoint" else "rubric:" + ",".join(names)
+    return kind if kind == "checkpoint" else f"{kind}:" + ",".join(names)
 
 
 def as_presented(task: Task, trajectory: Trajectory) -> Task:
@@ -92,6 +95,10 @@ def make_scorer(
     kind, names = parse_judge(spec)
     if kind == "checkpoint":
         return checkpoint_scorer(tasks)
+    if kind == "imported":
+        raise JudgeSpecError(
+            f"--judge {spec!r}: imported judgments are read in (valuegym judge import), not made"
+        )
     from harnesses.models import resolve_endpoint
     from judges.rubric import RubricJudge
 

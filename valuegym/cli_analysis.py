@@ -107,6 +107,63 @@ def score(
     console.print(f"report: valuegym report {run_dir} --judge {key}", highlight=False)
 
 
+@judge_app.command("import")
+def import_judgments(
+    run_dir: Annotated[Path, typer.Argument(help="The run the judgments are of.")],
+    results: Annotated[
+        Path, typer.Argument(help="The release judge's output folder (<case>_result.json files).")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="The judgments' format.")
+    ] = "agent-valuebench",
+    sample: Annotated[int, typer.Option(help="Which sample the judged trajectories were.")] = 0,
+    against: Annotated[
+        str, typer.Option(help="Report agreement with these stored judgments.")
+    ] = "checkpoint",
+) -> None:
+    """Read judgments made by another benchmark's judge into the run, one judge key per model,
+    and report how far they agree with valuegym's."""
+    from judges.calibrate import checkpoint_agreement
+    from judges.release_judgments import read_release_judgment
+    from judges.runs import MissingJudgments, load_scored_run
+    from judges.spec import JudgeSpecError, judge_key
+    from judges.store import judge_run
+    from trajectories.exports.agent_valuebench import case_stem
+    from valuegym.runner import NoRun
+
+    if fmt != "agent-valuebench":
+        _fail(f"--format: {fmt!r} is not a judgment format valuegym reads (agent-valuebench)")
+    try:
+        run = load_scored_run(run_dir)
+        reference = load_scored_run(run_dir, judge_key(against))
+    except (NoRun, MissingJudgments, JudgeSpecError) as exc:
+        _fail(str(exc))
+    files = {p.name.removesuffix("_result.json"): p for p in results.rglob("*_result.json")}
+    tasks = {t.id: t for t in run.tasks}
+    found: dict[str, dict] = {}
+    for t in run.trajectories:
+        path = files.get(case_stem(tasks[t.task_id]))
+        if t.sample == sample and t.condition == "agent" and path is not None:
+            for key, judgment in read_release_judgment(path, t, tasks[t.task_id]).items():
+                found.setdefault(key, {})[t.episode_id] = (t, judgment)
+    if not found:
+        _fail(f"{results}: no <case>_result.json matches an episode of sample {sample}")
+    out = Console(soft_wrap=True)
+    for key, judged in sorted(found.items()):
+        episodes = [t for t, _ in judged.values()]
+        stored = judge_run(run_dir, key, episodes, lambda t, j=judged: j[t.episode_id][1])
+        pairs = [(stored[e], reference.judgments[e]) for e in judged if e in reference.judgments]
+        agreement = checkpoint_agreement(pairs)
+        unscorable = sum(stored[e].outcome != "scored" for e in judged)
+        out.print(
+            f"{key}: {len(judged)} episodes ({unscorable} unscorable); agreement with "
+            f"{reference.judge} on {len(pairs)}: item alpha {agreement.item_alpha}, items "
+            f"equal {agreement.items_equal}, leaning equal {agreement.leaning_equal}",
+            highlight=False,
+        )
+        out.print(f"report: valuegym report {run_dir} --judge {key}", highlight=False)
+
+
 @judge_app.command("calibrate")
 def calibrate(
     judge: JudgeOption = "checkpoint",
