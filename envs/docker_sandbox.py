@@ -85,9 +85,11 @@ def check_docker(options: SandboxOptions, client: docker.DockerClient | None = N
     try:
         image = client.images.get(options.image)
     except docker.errors.ImageNotFound:
-        raise SandboxError(
-            f"no sandbox image {options.image!r}: build it with `valuegym sandbox build`"
-        ) from None
+        how = "valuegym sandbox build"
+        if options.release_dirs:  # imported tasks: the image with the release's requirements
+            releases = " ".join(str(Path(d).resolve().parent) for d in options.release_dirs)
+            how += f" --release {releases}"
+        raise SandboxError(f"no sandbox image {options.image!r}: build it with `{how}`") from None
     from envs.sandbox_image import source_fingerprint
 
     built_from = (image.labels or {}).get(SOURCE_LABEL)

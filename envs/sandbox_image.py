@@ -32,6 +32,8 @@ from pydantic import BaseModel
 from envs.docker_sandbox import SOURCE_LABEL, docker_client
 from envs.sandbox_options import DEFAULT_IMAGE
 
+RELEASE_LABEL = "valuegym.release"
+
 SERVER_PACKAGES = (
     "pydantic",
     "gymnasium",
@@ -310,5 +312,94 @@ def build_image(
         image_id=image_id,
         base=base_image,
         base_made=made,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+RELEASE_DOCKERFILE = Path("docker") / "release.Dockerfile"
+
+
+def release_requirements(release: Path) -> list[str]:
+    """The requirements a release declares (its `requirements.txt`; none if it has none)."""
+    path = release / "requirements.txt"
+    if not path.is_file():
+        return []
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("-")]
+
+
+def release_wheels(requirements: list[str], cache: Path, log: Log) -> Path:
+    """Wheels of the release's requirements and their dependencies, made once per set."""
+    key = hashlib.sha256("\n".join([host_python(), *sorted(requirements)]).encode()).hexdigest()
+    target = cache / f"release-{key[:16]}"
+    if (target / ".complete").exists():
+        return target
+    log(f"building wheels of the release's {len(requirements)} requirements into {target}")
+    staging = Path(tempfile.mkdtemp(prefix="release-", dir=cache))
+    if requirements:
+        env = {**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH, "PIP_NO_INPUT": "1"}
+        command = [sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(staging)]
+        _run([*command, *requirements], "pip wheel (the release's requirements)", env)
+    (staging / ".complete").touch()
+    try:
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (target / ".complete").exists():
+            raise
+    return target
+
+
+def build_release_image(
+    release: Path,
+    sandbox_image: str,
+    tag: str,
+    log: Log = lambda _: None,
+    client: docker.DockerClient | None = None,
+    cache: Path | None = None,
+) -> BuildResult:
+    """The image imported tasks of `release` run in: `sandbox_image` plus the release's
+    declared requirements, built with no network from wheels made here."""
+    started = time.monotonic()
+    client = client or docker_client()
+    requirements = release_requirements(release)
+    cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "valuegym"
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = release_wheels(requirements, cache, log)
+    with tempfile.TemporaryDirectory(prefix="valuegym-release-build-") as tmp:
+        context = Path(tmp)
+        (context / "wheels").mkdir()
+        for wheel in wheels.glob("*.whl"):
+            os.link(wheel, context / "wheels" / wheel.name)
+        if not requirements:
+            (context / "wheels" / "README").write_text("the release declares no requirements\n")
+        dockerfile = (source_root() / RELEASE_DOCKERFILE).read_text()
+        if not requirements:  # nothing to install: the layer only labels the image
+            dockerfile = dockerfile.split("USER root")[0] + "USER 10001:10001\n"
+        (context / "Dockerfile").write_text(dockerfile)
+        stream = client.api.build(
+            path=str(context),
+            dockerfile="Dockerfile",
+            tag=tag,
+            buildargs={"SANDBOX_IMAGE": sandbox_image},
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+            decode=True,
+            labels={SOURCE_LABEL: source_fingerprint(), RELEASE_LABEL: str(release.resolve())},
+        )
+        lines: list[str] = []
+        for chunk in stream:
+            if "error" in chunk:
+                tail = "\n".join(lines[-15:])
+                raise ImageError(f"docker build of {tag} failed: {chunk['error'].strip()}\n{tail}")
+            text = str(chunk.get("stream", "")).rstrip()
+            if text:
+                lines.append(text)
+    return BuildResult(
+        image=tag,
+        image_id=str(client.images.get(tag).id),
+        base=sandbox_image,
+        base_made=False,
         seconds=round(time.monotonic() - started, 2),
     )

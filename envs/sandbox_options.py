@@ -52,6 +52,11 @@ class SandboxOptions(BaseModel):
     )
     startup_timeout_s: float = Field(default=60.0, gt=0)
     image: str = Field(default=DEFAULT_IMAGE, description="Docker: the sandbox image.")
+    release_image: str | None = Field(
+        default=None,
+        description="Docker: the image for imported release tasks (the sandbox image plus the "
+        "release's requirements); default: the sandbox image's tag + '-release'.",
+    )
     pool_size: int = Field(default=1, ge=1, description="Docker: warm containers kept running.")
     memory: str = Field(default="512m", description="Docker: memory limit per container.")
     pids_limit: int = Field(default=256, ge=16, description="Docker: process limit per container.")
@@ -71,3 +76,8 @@ class SandboxOptions(BaseModel):
             sep = _LIST_FIELDS.get(name)
             data[name] = [part for part in raw.split(sep) if part] if sep else raw
         return cls.model_validate({**data, **overrides})
+
+
+def release_image_for(options: SandboxOptions) -> str:
+    """The image imported release tasks run in under docker."""
+    return options.release_image or f"{options.image}-release"

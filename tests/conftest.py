@@ -74,3 +74,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "docker_image" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def release_image(docker_image: str) -> str:
+    """The image for the test release's imported tasks: the sandbox image plus the release's
+    requirements (python-dateutil), as `valuegym sandbox build --release` makes it."""
+    from envs.sandbox_image import build_release_image
+    from envs.sandbox_options import SandboxOptions, release_image_for
+
+    release = Path(__file__).parent / "fixtures" / "avb_release"
+    tag = release_image_for(SandboxOptions(image=docker_image))
+    return build_release_image(release, docker_image, tag).image

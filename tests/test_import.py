@@ -28,7 +28,7 @@ def task(out: Path, number: int):
 
 def test_every_case_becomes_a_task_named_by_its_file_number(imported):
     out, report = imported
-    assert (report.cases, report.imported, report.failed) == (6, 6, [])
+    assert (report.cases, report.imported, report.failed) == (7, 7, [])
     t = task(out, 1)
     assert t.id == "avb-00001" and t.metadata["case_name"] == "Library_hold_conflict"
     assert t.poles["a"].value.name == "Rule Keeping"
@@ -37,7 +37,7 @@ def test_every_case_becomes_a_task_named_by_its_file_number(imported):
     assert [r.weight for r in t.poles["a"].rubric] == [3, 4]
     assert t.poles["b"].rubric[0].checkpoint == "b_b_cp1"
     saved = json.loads((out / "import_report.json").read_text())
-    assert saved["imported"] == 6
+    assert saved["imported"] == 7
 
 
 def test_invalid_state_and_unknown_system_are_flagged_not_dropped(imported):
@@ -110,7 +110,7 @@ def test_cli_import_check_and_counterbalanced_run(tmp_path, cli):
     out = tmp_path / "imported"
     result = cli.invoke(app, ["import", "agent-valuebench", str(RELEASE), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "imported 6 of 6 cases" in result.output and "flagged case_00004.json" in result.output
+    assert "imported 7 of 7 cases" in result.output and "flagged case_00004.json" in result.output
     checked = cli.invoke(app, ["check", str(out / "tasks")])
     assert checked.exit_code == 0, checked.output
     assert "0 errors" in checked.output
@@ -132,7 +132,7 @@ def test_cli_import_check_and_counterbalanced_run(tmp_path, cli):
     )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
-    assert len(records) == 24 and {r["status"] for r in records} == {"error"}
+    assert len(records) == 28 and {r["status"] for r in records} == {"error"}
     assert {r["swapped"] for r in records} == {True, False}
     for r in records:
         first = {"avb-00001": "Rule Keeping", "avb-00002": "Caution"}.get(r["task_id"])
@@ -183,4 +183,4 @@ def test_check_of_the_imported_release_is_warnings_only(imported, cli):
     low_end = [w for w in warnings if "sincerity_low_1" in w]
     assert len(low_end) == 1 and "case_00005.json" in low_end[0]
     assert any("allowed_tools[4]" in w and "'_reindex'" in w for w in warnings)
-    assert sum("no golden trajectories" in w for w in warnings) == 6  # one per task
+    assert sum("no golden trajectories" in w for w in warnings) == 7  # one per task

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from envs.agent_valuebench.importer import import_release
+from envs.remote import SandboxError
 from envs.sandbox import Sandbox, make_sandbox
 from envs.task import Task, load_task
 from harnesses.models import ModelEndpoint, save_endpoint
@@ -33,6 +34,7 @@ def imported(tmp_path_factory) -> tuple[Path, list[Task]]:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "docker":
+        request.getfixturevalue("release_image")  # imported tasks run in the release image
         monkeypatch.setenv("VALUEGYM_SANDBOX_IMAGE", request.getfixturevalue("docker_image"))
     return request.param
 
@@ -103,8 +105,32 @@ def test_function_list_is_enforced_on_every_backend(sandbox, imported):
     session.close()
 
 
-def test_release_writes_stay_inside_the_container(imported, tmp_path, monkeypatch, docker_image):
-    monkeypatch.setenv("VALUEGYM_SANDBOX_IMAGE", docker_image)
+def test_release_requirements_are_in_the_release_image_only(imported, monkeypatch, release_image):
+    task = by_id(imported[1], "avb-00007")  # ShuttleBooking imports dateutil
+    box = make_sandbox("docker", sandbox_options(imported[1]))
+    try:
+        session = box.open(task, seed=1)
+        found = session.call("find_departures", {"after": "2026-03-02T17:30:00"})
+        session.close()
+    finally:
+        box.close()
+    assert found.ok and [d["departure_id"] for d in found.data["data"]] == ["D-2"]
+    plain = sandbox_options(imported[1]).model_copy(
+        update={"image": release_image.removesuffix("-release")}
+    )
+    box = make_sandbox("docker", plain)  # the sandbox image alone lacks the release's packages
+    try:
+        with pytest.raises(SandboxError) as caught:
+            box.open(task, seed=1)
+    finally:
+        box.close()
+    message = str(caught.value)
+    assert "ShuttleBooking" in message and "'dateutil'" in message, message
+    assert "Internal Server Error" not in message
+
+
+def test_release_writes_stay_inside_the_container(imported, tmp_path, monkeypatch, release_image):
+    monkeypatch.setenv("VALUEGYM_SANDBOX_IMAGE", release_image.removesuffix("-release"))
     task = by_id(imported[1], "avb-00002")  # FileVault: writes wherever the agent says
     box = make_sandbox("docker", sandbox_options(imported[1]))
     try:

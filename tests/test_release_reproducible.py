@@ -101,9 +101,9 @@ def broken_release(tmp_path) -> Path:
     )
     case = json.loads((root / "case" / "case_00002.json").read_text())
     case["environment"] = "GateAccess"
-    (root / "case" / "case_00007.json").write_text(json.dumps(case))
+    (root / "case" / "case_00008.json").write_text(json.dumps(case))
     shutil.copy(
-        root / "rubric" / "case_00002_rubric.json", root / "rubric" / "case_00007_rubric.json"
+        root / "rubric" / "case_00002_rubric.json", root / "rubric" / "case_00008_rubric.json"
     )
     return root
 
@@ -113,9 +113,9 @@ def test_a_missing_module_is_named_at_check_and_at_open(broken_release, tmp_path
     import_release(broken_release, out)
     report = check_paths([out / "tasks"], {})
     (error,) = report.errors
-    assert error.path.endswith("avb-00007.json") and error.field == "environment"
+    assert error.path.endswith("avb-00008.json") and error.field == "environment"
     assert "GateAccess" in error.message and "'valuegym_absent_dependency'" in error.message
-    task = load_task(out / "tasks" / "avb-00007.json")
+    task = load_task(out / "tasks" / "avb-00008.json")
     for backend in ("inprocess", "process"):
         box = make_sandbox(backend, sandbox_options([task]))
         try:
@@ -128,7 +128,7 @@ def test_a_missing_module_is_named_at_check_and_at_open(broken_release, tmp_path
         assert "Internal Server Error" not in message
 
 
-def test_same_seed_same_tool_log_on_docker(desk, docker_image, monkeypatch):
+def test_same_seed_same_tool_log_on_docker(desk, docker_image, release_image, monkeypatch):
     monkeypatch.setenv("VALUEGYM_SANDBOX_IMAGE", docker_image)
     first = replay("docker", desk, 11)
     assert first == replay("docker", desk, 11)

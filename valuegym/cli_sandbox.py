@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -49,30 +50,50 @@ def build(
         str | None, typer.Option(help="Debian suite for a debootstrap base (default: by Python).")
     ] = None,
     mirror: Annotated[str | None, typer.Option(help="Debian mirror for debootstrap.")] = None,
+    release: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also build the image for this Agent-ValueBench release's imported tasks: the "
+            "sandbox image plus the release's requirements.txt (tag: the sandbox tag + "
+            "'-release', or $VALUEGYM_SANDBOX_RELEASE_IMAGE)."
+        ),
+    ] = None,
 ) -> None:
     """Build the sandbox image offline (making a debootstrap base first if none can be pulled)."""
     from envs.remote import SandboxError
-    from envs.sandbox_image import DEFAULT_MIRROR, ImageError, build_image
-    from envs.sandbox_options import SandboxOptions
+    from envs.sandbox_image import DEFAULT_MIRROR, ImageError, build_image, build_release_image
+    from envs.sandbox_options import SandboxOptions, release_image_for
 
+    def log(line: str) -> None:
+        console.print(line, highlight=False, style="dim")
+
+    options = SandboxOptions.from_env(**({"image": tag} if tag else {}))
     try:
-        result = build_image(
-            tag=tag or SandboxOptions.from_env().image,
-            base=base,
-            suite=suite,
-            mirror=mirror or DEFAULT_MIRROR,
-            log=lambda line: console.print(line, highlight=False, style="dim"),
-        )
+        results = [
+            build_image(
+                tag=options.image,
+                base=base,
+                suite=suite,
+                mirror=mirror or DEFAULT_MIRROR,
+                log=log,
+            )
+        ]
+        if release is not None:
+            if not (release / "environment").is_dir():
+                raise ImageError(f"--release {release}: no environment/ folder (not a release)")
+            release_tag = release_image_for(options)
+            results.append(build_release_image(release, options.image, release_tag, log))
     except (ImageError, SandboxError) as exc:
         console.print(f"error: {exc}", style="red", highlight=False)
         raise typer.Exit(1) from None
-    made = " (base made with debootstrap)" if result.base_made else ""
-    console.print(
-        f"built {result.image} ({result.image_id[:19]}) on {result.base}{made} "
-        f"in {result.seconds:.1f} s",
-        style="bold green",
-        highlight=False,
-    )
+    for result in results:
+        made = " (base made with debootstrap)" if result.base_made else ""
+        console.print(
+            f"built {result.image} ({result.image_id[:19]}) on {result.base}{made} "
+            f"in {result.seconds:.1f} s",
+            style="bold green",
+            highlight=False,
+        )
 
 
 @sandbox_app.command()

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from envs.sandbox import Sandbox, Session, make_sandbox
-from envs.sandbox_options import SandboxOptions
+from envs.sandbox_options import SandboxOptions, release_image_for
 from envs.task import Task, swap_poles
 from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
 from harnesses.clients import ModelClients
@@ -295,9 +295,16 @@ def release_dirs(tasks: Iterable[Task]) -> list[Path]:
 
 
 def with_releases(dirs: list[Path]) -> SandboxOptions:
-    """Sandbox settings from this machine's environment, plus the given release folders."""
+    """Sandbox settings from this machine's environment, plus the given release folders.
+
+    Imported release tasks run in the release image (docker), which adds the release's own
+    requirements to the sandbox image.
+    """
     options = SandboxOptions.from_env()
-    return options.model_copy(update={"release_dirs": [*options.release_dirs, *dirs]})
+    update: dict[str, object] = {"release_dirs": [*options.release_dirs, *dirs]}
+    if dirs:
+        update["image"] = release_image_for(options)
+    return options.model_copy(update=update)
 
 
 def sandbox_options(tasks: Iterable[Task]) -> SandboxOptions:

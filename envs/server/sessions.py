@@ -217,4 +217,3 @@ class SessionTable:
 def tokens_match(expected: str, given: str | None) -> bool:
     """Constant-time token comparison (a timing leak would let an agent guess tokens)."""
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
-

@@ -336,4 +336,3 @@ def _state(reply: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise ProtocolError("the environment's state is not a JSON object")
     return state
-
