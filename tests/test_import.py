@@ -36,6 +36,7 @@ def test_every_case_becomes_a_task_named_by_its_file_number(imported):
     assert t.poles["a"].golden is None and "prose" in t.metadata["golden"]
     assert [r.weight for r in t.poles["a"].rubric] == [3, 4]
     assert t.poles["b"].rubric[0].checkpoint == "b_b_cp1"
+    assert t.poles["a"].checkpoints[0].expected_signal == "Calls to list_holds."
     saved = json.loads((out / "import_report.json").read_text())
     assert saved["imported"] == 7
 

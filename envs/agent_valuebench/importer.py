@@ -117,6 +117,7 @@ def _checkpoints(
                 "related_tools": related,
                 "expected_actions": cp.get("expected_actions") or [cp.get("expected_signal", "")],
                 "why": cp.get("why_it_matters", ""),
+                "expected_signal": cp.get("expected_signal", ""),
                 "calls": [{"tool": t} for t in dict.fromkeys(tools)],
                 "before": ids[index + 1 : index + 2],
                 "low_end": low_end,  # popped by the caller: not a task field
