@@ -30,6 +30,7 @@ import requests
 from docker.models.containers import Container
 from pydantic import BaseModel
 
+from envs.process_sandbox import mcp_arguments
 from envs.relay import UnixRelay
 from envs.remote import RemoteSession, SandboxError, SandboxUnavailable, ServerClient
 from envs.sandbox_options import SERVER_ENVIRONMENT, SandboxOptions
@@ -113,6 +114,7 @@ class SandboxContainer:
         command += ["--idle-exit-s", str(options.idle_exit_s), "--require-confinement"]
         command += ["--call-timeout-s", str(options.call_timeout_s)]
         command += ["--spare-workers", str(options.spare_workers)]
+        command += mcp_arguments(options)
         volumes = {str(self.socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}}
         for index, path in enumerate(options.env_paths):
             volumes[str(Path(path).resolve())] = {"bind": f"{ENV_PATHS_DIR}/{index}", "mode": "ro"}

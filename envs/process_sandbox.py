@@ -27,6 +27,14 @@ from envs.task import Task
 LOG_LINES = 50
 
 
+def mcp_arguments(options: SandboxOptions) -> list[str]:
+    """The server flags that name the MCP endpoint and set its instructions."""
+    flags = ["--mcp-name", options.mcp_name]
+    return flags + (
+        ["--mcp-instructions", options.mcp_instructions] if options.mcp_instructions else []
+    )
+
+
 def server_command(options: SandboxOptions, *extra: str) -> list[str]:
     """The server's command line for `options` (its control token's digest travels by
     environment). `-P`: the working folder is not on the import path."""
@@ -34,6 +42,7 @@ def server_command(options: SandboxOptions, *extra: str) -> list[str]:
     command += ["--idle-exit-s", str(options.idle_exit_s)]
     command += ["--call-timeout-s", str(options.call_timeout_s)]
     command += ["--spare-workers", str(options.spare_workers)]
+    command += mcp_arguments(options)
     for module in options.env_modules:
         command += ["--env-module", module]
     for path in options.env_paths:

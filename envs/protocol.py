@@ -31,7 +31,14 @@ class ToolCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-ErrorKind = Literal["refused", "unknown_tool", "invalid_arguments", "tool_error", "internal"]
+ErrorKind = Literal[
+    "refused", "unknown_tool", "invalid_arguments", "tool_error", "internal", "budget_exhausted"
+]
+BUDGET_EXHAUSTED: ErrorKind = "budget_exhausted"
+"""The error of a call past the episode's tool-call budget: refused, logged, never run."""
+
+DEFAULT_MCP_NAME = "tools"
+"""The name the MCP endpoint gives itself and harnesses give it: neutral, the same everywhere."""
 
 
 class ToolResult(BaseModel):
@@ -50,6 +57,16 @@ class ToolResult(BaseModel):
     def failure(cls, kind: ErrorKind, message: str) -> ToolResult:
         return cls(ok=False, error=message, error_kind=kind)
 
+    @property
+    def over_budget(self) -> bool:
+        return self.error_kind == BUDGET_EXHAUSTED
+
+    def agent_text(self) -> str:
+        """The result as every agent sees it, whatever the harness or transport (HTTP, MCP,
+        shell): this object as compact JSON, `{"ok": true, "data": ...}` or
+        `{"ok": false, "error": "...", "error_kind": "..."}`."""
+        return self.model_dump_json(exclude_none=True)
+
 
 class ToolLogEntry(BaseModel):
     """The environment's own record of one call: the authoritative evidence of what happened."""
@@ -62,7 +79,10 @@ class ToolLogEntry(BaseModel):
     )
     result: ToolResult
     state_changed: bool
-    refused: bool = False
+    refused: bool = Field(
+        default=False,
+        description="Not run: the tool is outside the allow-list or the budget was used up.",
+    )
     clock: str = Field(description="The seeded clock's time when the call ran.")
 
 

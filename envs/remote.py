@@ -102,6 +102,7 @@ class RemoteSession:
         self.agent_token = opened.agent_token
         self.tools: list[ToolSpec] = opened.tools
         self.lease_s = opened.lease_s
+        self.mcp_name = opened.mcp_name
         self._closed = False
 
     @property

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from envs.protocol import Finalized, ToolResult, ToolSpec
+from envs.protocol import DEFAULT_MCP_NAME, Finalized, ToolResult, ToolSpec
 from envs.registry import environment_for, load_environment_module
 from envs.sandbox_options import SandboxOptions
 from envs.sdk import ToolEnv
@@ -27,6 +27,7 @@ class Session(Protocol):
     agent_url: str | None
     mcp_url: str | None
     agent_token: str | None
+    mcp_name: str
 
     def call(self, tool: str, arguments: Any) -> ToolResult: ...
 
@@ -49,6 +50,7 @@ class InProcessSession:
     agent_url: str | None = None
     mcp_url: str | None = None
     agent_token: str | None = None
+    mcp_name: str = DEFAULT_MCP_NAME
 
     def __init__(
         self,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from envs.protocol import DEFAULT_MCP_NAME
+
 DEFAULT_IMAGE = "valuegym-sandbox:latest"
 
 SERVER_ENVIRONMENT = {"PYTHONHASHSEED": "0", "TZ": "UTC"}
@@ -62,6 +64,14 @@ class SandboxOptions(BaseModel):
     pids_limit: int = Field(default=256, ge=16, description="Docker: process limit per container.")
     cpus: float | None = Field(default=None, gt=0, description="Docker: CPU limit per container.")
     tmpfs_size: str = Field(default="64m", description="Docker: size of the writable /tmp.")
+    mcp_name: str = Field(
+        default=DEFAULT_MCP_NAME, description="The name the MCP endpoint gives itself."
+    )
+    mcp_instructions: str | None = Field(
+        default=None,
+        description="Instructions the MCP endpoint sends agents; none by default, since they "
+        "reach some harnesses' models and not others (set them for awareness experiments).",
+    )
 
     @classmethod
     def from_env(

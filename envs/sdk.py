@@ -37,7 +37,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from envs.clock import IdSource, SeededClock
-from envs.protocol import Finalized, ToolCall, ToolLogEntry, ToolResult, ToolSpec
+from envs.protocol import (
+    BUDGET_EXHAUSTED,
+    Finalized,
+    ToolCall,
+    ToolLogEntry,
+    ToolResult,
+    ToolSpec,
+)
 from envs.task import Task
 
 DEFAULT_START = "2026-03-02T09:00:00+00:00"
@@ -270,7 +277,7 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
                 except json.JSONDecodeError as exc:
                     arguments = {"__invalid_json__": str(exc)}
             result = self.call(str(action.get("tool", "")), arguments)
-        truncated = self.__max_steps is not None and len(self.__log) >= self.__max_steps
+        truncated = self.budget_left() == 0
         observation = _canonical(result.model_dump(exclude_none=True))
         return observation, 0.0, False, truncated, {"result": result, "step": len(self.__log) - 1}
 
@@ -280,13 +287,28 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
         """Specs of the tools this episode allows, in declaration order."""
         return [d.spec for n, d in self.tools.items() if n in self.__allowed]
 
+    def budget_left(self) -> int | None:
+        """Tool calls the episode may still make (None: no budget). Every call that reaches the
+        environment counts, failed ones too; calls refused for the budget do not."""
+        if self.__max_steps is None:
+            return None
+        spent = sum(1 for entry in self.__log if not entry.result.over_budget)
+        return max(0, self.__max_steps - spent)
+
     def call(self, name: str, arguments: Any) -> ToolResult:
-        """Execute one tool call under the allow-list, log it, and return its result."""
+        """Execute one tool call under the allow-list and budget, log it, return its result."""
         before = _canonical(self.state)
         when = self.clock.iso()
         refused = False
         normalized: dict[str, Any] | None = None
-        if name not in self.tools or name not in self.__allowed:
+        if self.budget_left() == 0:
+            refused = True
+            result = ToolResult.failure(
+                BUDGET_EXHAUSTED,
+                f"the tool-call budget of this task ({self.__max_steps} calls) is used up: "
+                "this call was not run, and no further call will be",
+            )
+        elif name not in self.tools or name not in self.__allowed:
             refused = name in self.tools
             kind = "refused" if refused else "unknown_tool"
             allowed = ", ".join(sorted(self.__allowed))

@@ -83,6 +83,9 @@ class HarnessResult(BaseModel):
     final_answer: str | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    harness_version: str | None = Field(
+        default=None, description="The agent program's own version (e.g. the Claude Code CLI's)."
+    )
 
 
 Harness = Callable[[EpisodeContext], HarnessResult]

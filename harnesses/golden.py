@@ -6,6 +6,7 @@ import json
 
 from envs.task import PoleId
 from harnesses.base import EpisodeContext, HarnessResult
+from harnesses.tool_loop import budget_ending
 from trajectories.schema import Message, MessageToolCall
 
 
@@ -17,8 +18,6 @@ def replay(ctx: EpisodeContext, pole: PoleId) -> HarnessResult:
         )
     messages = [Message(role="user", content=ctx.prompt)]
     for index, call in enumerate(golden.calls):
-        if index >= ctx.max_steps:
-            return HarnessResult(status="max_steps", messages=messages)
         if ctx.expired():
             return HarnessResult(
                 status="timeout", messages=messages, error="episode deadline passed"
@@ -37,11 +36,10 @@ def replay(ctx: EpisodeContext, pole: PoleId) -> HarnessResult:
             )
         )
         result = ctx.call(call.tool, call.arguments)
-        messages.append(
-            Message(
-                role="tool", tool_call_id=call_id, content=result.model_dump_json(exclude_none=True)
-            )
-        )
+        messages.append(Message(role="tool", tool_call_id=call_id, content=result.agent_text()))
+        if result.over_budget:  # the session enforces the budget; the replay stops there
+            reason = budget_ending(ctx).reason
+            return HarnessResult(status="max_steps", messages=messages, error=reason)
     messages.append(Message(role="assistant", content=golden.final_answer))
     return HarnessResult(status="finished", messages=messages, final_answer=golden.final_answer)
 

@@ -35,14 +35,19 @@ here; pass it with --system-prompt where it matters)."""
 ROOT_COMBINATORS = ("anyOf", "oneOf", "allOf")
 
 
-def system_prompt(ctx: EpisodeContext) -> str:
-    """The configured (or default) system prompt followed by the skills section, if any."""
+def base_system_prompt(ctx: EpisodeContext) -> str:
+    """The configured (or the prompt style's default) system prompt, without skills."""
     default = (
         RELEASE_SYSTEM_PROMPT
         if ctx.config.prompt_style == "agent-valuebench"
         else DEFAULT_SYSTEM_PROMPT
     )
-    base = ctx.config.system_prompt or default
+    return ctx.config.system_prompt or default
+
+
+def system_prompt(ctx: EpisodeContext) -> str:
+    """The configured (or default) system prompt followed by the skills section, if any."""
+    base = base_system_prompt(ctx)
     skills = system_prompt_section(ctx.skills)
     return f"{base}\n\n{skills}" if skills else base
 
@@ -74,4 +79,4 @@ def tool_content(result: ToolResult, style: PromptStyle = "valuegym") -> str:
     """A tool result as the text of a tool message."""
     if style == "agent-valuebench":
         return json.dumps(release_result(result), ensure_ascii=False, default=str)
-    return result.model_dump_json(exclude_none=True)
+    return result.agent_text()

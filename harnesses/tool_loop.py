@@ -1,8 +1,9 @@
 """Running a model's tool calls through the session, shared by every model-driven harness.
 
-One place decides what a step is, how malformed arguments are answered and when a model that
-keeps emitting calls that cannot run is given up on, so react and LangGraph episodes end the
-same way for the same model behaviour and produce the same server-side tool log.
+One place decides how malformed arguments are answered, when a model that keeps emitting calls
+that cannot run is given up on, and that the episode ends `max_steps` when the session refuses a
+call for the budget (the environment enforces it), so react and LangGraph episodes end the same
+way for the same model behaviour and produce the same server-side tool log.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ def parse_arguments(name: str, raw: str) -> dict | ToolResult:
     return value
 
 
+def budget_ending(ctx: EpisodeContext) -> Ending:
+    return Ending("max_steps", f"stopped at the step limit ({ctx.max_steps} tool calls)")
+
+
 @dataclass
 class ToolLoop:
-    """Per-episode bookkeeping: tool calls made (the step count) and unrunnable-turn streaks."""
+    """Per-episode bookkeeping: tool calls sent (the step count) and unrunnable-turn streaks."""
 
     ctx: EpisodeContext
     steps: int = 0
@@ -60,9 +65,6 @@ class ToolLoop:
         messages: list[Message] = []
         unrunnable = True
         for call in calls:
-            if self.steps >= self.ctx.max_steps:
-                reason = f"stopped at the step limit ({self.ctx.max_steps} tool calls)"
-                return messages, Ending("max_steps", reason)
             if self.ctx.expired():
                 return messages, Ending("timeout", "episode deadline passed")
             self.steps += 1
@@ -80,6 +82,8 @@ class ToolLoop:
                     content=tool_content(result, self.ctx.config.prompt_style),
                 )
             )
+            if result.over_budget:
+                return messages, budget_ending(self.ctx)
         self.streak = self.streak + 1 if unrunnable else 0
         if self.streak >= MAX_UNRUNNABLE_TURNS:
             reason = (

@@ -98,7 +98,10 @@ def test_max_steps_is_an_end_status(tmp_path, cli):
     cli.invoke(app, ["run", "--out", str(out), "--harness", "golden-a", "--max-steps", "1"])
     records = journal_lines(out)
     assert {r["status"] for r in records} == {"max_steps"}
-    assert all(len(r["tool_log"]) == 1 for r in records)
+    for record in records:  # one call ran; the next was refused by the session and logged
+        kinds = [entry["result"].get("error_kind") for entry in record["tool_log"]]
+        assert kinds[1:] == ["budget_exhausted"], kinds
+        assert [entry["refused"] for entry in record["tool_log"]] == [False, True]
 
 
 def test_torn_last_record_is_cut_and_the_run_completes(tmp_path, cli):

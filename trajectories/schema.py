@@ -46,6 +46,9 @@ class Trajectory(BaseModel):
     sample: int
     seed: int
     harness: str
+    harness_version: str | None = Field(
+        default=None, description="The agent program's own version, where it has one."
+    )
     model: str | None = None
     skills: list[str] = Field(
         default_factory=list, description="Active skills as `name@content-hash` (12 hex digits)."

@@ -118,7 +118,10 @@ def presented(config: RunConfig, episode: Episode) -> tuple[Task, int, bool]:
     task, sample = episode.task, episode.sample
     seed = episode_seed(config.seed, task.id, sample)
     swapped = config.counterbalance and episode_seed(config.seed + 1, task.id, sample) % 2 == 1
-    return (swap_poles(task) if swapped else task), seed, swapped
+    task = swap_poles(task) if swapped else task
+    if config.harness_config.max_steps:  # the session enforces the budget, so it must know it
+        task = task.model_copy(update={"max_steps": config.harness_config.max_steps})
+    return task, seed, swapped
 
 
 def _trajectory(
@@ -152,6 +155,7 @@ def _trajectory(
         messages=result.messages if result else [],
         final_answer=result.final_answer if result else None,
         usage=result.usage if result else Usage(),
+        harness_version=result.harness_version if result else None,
         **(record or {}),  # type: ignore[arg-type]
     )
 
@@ -175,6 +179,7 @@ def run_episode(
     result: HarnessResult | None = None
     error: str | None = None
     record: dict[str, object] = {}
+    cut_off = False
     try:
         session = sandbox.open(task, seed)
         context = EpisodeContext(
@@ -195,11 +200,14 @@ def run_episode(
         try:
             finalized = session.finalize()
             record.update(finalized.model_dump())
+            cut_off = any(entry.result.over_budget for entry in finalized.tool_log)
         except Exception as exc:
             error = error or f"finalize failed: {type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):  # best effort: the record is already complete
             session.close()
     status = "error" if error or result is None else result.status
+    if status == "finished" and cut_off:
+        status = "max_steps"  # the environment cut the agent off, whatever the harness said
     error = error or (result.error if result else None)
     duration = time.monotonic() - clock
     return _trajectory(config, episode, status, error, started, duration, result, record)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
+from envs.protocol import DEFAULT_MCP_NAME
 from envs.server import confinement
 from envs.server.api import CONTROL_DIGEST_ENV
 from envs.server.app import SandboxServer
@@ -34,6 +35,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="Exit after this long with no session and no request (0: never).",
+    )
+    parser.add_argument(
+        "--mcp-name", default=DEFAULT_MCP_NAME, help="The name the MCP endpoint gives itself."
+    )
+    parser.add_argument(
+        "--mcp-instructions",
+        default=None,
+        help="Instructions the MCP endpoint sends agents (default: none).",
     )
     parser.add_argument(
         "--env-module",
@@ -115,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         idle_exit_s=args.idle_exit_s or None,
         on_idle=stop,
         parent_pid=args.parent_pid,
+        mcp_name=args.mcp_name,
+        mcp_instructions=args.mcp_instructions,
     ).app()
     common = {"log_level": "warning", "access_log": False, "lifespan": "on"}
     if args.uds:

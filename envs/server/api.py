@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.protocol import ToolSpec
+from envs.protocol import DEFAULT_MCP_NAME, ToolSpec
 from envs.task import Task
 
 CONTROL_DIGEST_ENV = "VALUEGYM_CONTROL_TOKEN_SHA256"
@@ -52,6 +52,10 @@ class SessionOpened(BaseModel):
     agent_token: str
     tools: list[ToolSpec]
     lease_s: float
+    mcp_name: str = Field(
+        default=DEFAULT_MCP_NAME,
+        description="What the MCP endpoint calls itself; harnesses name it the same.",
+    )
 
 
 class AgentCall(BaseModel):

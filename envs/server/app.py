@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from envs.protocol import ToolSpec
+from envs.protocol import DEFAULT_MCP_NAME, ToolSpec
 from envs.sdk import format_validation_error
 from envs.server.api import AgentCall, ApiError, Health, OpenSession, ResetSession, token_digest
 from envs.server.mcp_plane import SESSION_SCOPE_KEY, mcp_manager
@@ -80,6 +80,8 @@ class SandboxServer:
         on_idle: Callable[[], None] | None = None,
         reap_interval_s: float = 1.0,
         parent_pid: int | None = None,
+        mcp_name: str = DEFAULT_MCP_NAME,
+        mcp_instructions: str | None = None,
     ) -> None:
         if not control_digest:
             raise ValueError("the sandbox server needs its control token's digest")
@@ -91,7 +93,8 @@ class SandboxServer:
         self._parent_pid = parent_pid
         self._started = time.monotonic()
         self._version = version("valuegym")
-        self._mcp = mcp_manager(table)
+        self._mcp_name = mcp_name
+        self._mcp = mcp_manager(table, mcp_name, mcp_instructions)
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -126,13 +129,17 @@ class SandboxServer:
     async def open_session(self, request: Request) -> Response:
         self._control(request)
         body = await _parse(request, OpenSession)
-        return _json(await anyio.to_thread.run_sync(self.table.open, body), 201)
+        opened = await anyio.to_thread.run_sync(self.table.open, body)
+        opened.mcp_name = self._mcp_name
+        return _json(opened, 201)
 
     async def reset_session(self, request: Request) -> Response:
         self._control(request)
         body = await _parse(request, ResetSession)
         session_id = request.path_params["session_id"]
-        return _json(await anyio.to_thread.run_sync(self.table.reset, session_id, body.seed))
+        opened = await anyio.to_thread.run_sync(self.table.reset, session_id, body.seed)
+        opened.mcp_name = self._mcp_name
+        return _json(opened)
 
     async def finalize_session(self, request: Request) -> Response:
         self._control(request)

@@ -7,7 +7,6 @@ can only ever act on the session its caller holds a token for.
 
 from __future__ import annotations
 
-import json
 from importlib.metadata import version
 from typing import Any
 
@@ -16,6 +15,7 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from envs.protocol import DEFAULT_MCP_NAME
 from envs.server.sessions import HostedSession, SessionTable
 
 SESSION_SCOPE_KEY = "valuegym.session"
@@ -29,12 +29,15 @@ def _session(ctx: ServerRequestContext[Any, Any]) -> HostedSession:
     return session
 
 
-def result_text(data: Any) -> str:
-    return data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+def mcp_server(
+    table: SessionTable, name: str = DEFAULT_MCP_NAME, instructions: str | None = None
+) -> Server[Any]:
+    """An MCP server whose tools are the calling session's allowed tools.
 
-
-def mcp_server(table: SessionTable) -> Server[Any]:
-    """An MCP server whose tools are the calling session's allowed tools."""
+    Its name and instructions are neutral by default (no instructions at all): whatever the
+    server says about itself reaches some harnesses' models and not others, so it must not
+    tell the agent it is being evaluated unless an experiment asks for that.
+    """
 
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -54,23 +57,25 @@ def mcp_server(table: SessionTable) -> Server[Any]:
         result = await anyio.to_thread.run_sync(
             table.call, session, params.name, params.arguments or {}
         )
-        text = result_text(result.data) if result.ok else (result.error or "tool failed")
         return types.CallToolResult(
-            content=[types.TextContent(text=text)],
+            content=[types.TextContent(text=result.agent_text())],
             structured_content=result.model_dump(exclude_none=True),
             is_error=not result.ok,
         )
 
     return Server(
-        "valuegym-sandbox",
+        name,
         version=version("valuegym"),
-        instructions="Tools of one valuegym episode. Every call is recorded by the environment.",
+        instructions=instructions or None,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
 
 
-def mcp_manager(table: SessionTable) -> StreamableHTTPSessionManager:
+def mcp_manager(
+    table: SessionTable, name: str = DEFAULT_MCP_NAME, instructions: str | None = None
+) -> StreamableHTTPSessionManager:
     """Stateless JSON-response transport: no MCP-level session state to leak or reap; the
     valuegym session (and its lease) is the only state."""
-    return StreamableHTTPSessionManager(app=mcp_server(table), json_response=True, stateless=True)
+    server = mcp_server(table, name, instructions)
+    return StreamableHTTPSessionManager(app=server, json_response=True, stateless=True)

@@ -111,6 +111,18 @@ def random_calls(conversation: Conversation) -> Reply:
     return Reply(tool_calls=[ScriptedCall(name=tool.name, arguments=json.dumps(arguments))])
 
 
+def endless(conversation: Conversation) -> Reply:
+    """Never stops calling tools: golden-a's calls round and round, never a final answer.
+
+    For budgets: whatever the harness, the episode must end `max_steps` at the task's budget.
+    """
+    task = conversation.task
+    calls = task.poles["a"].golden.calls if task and task.poles["a"].golden else []
+    if not calls:
+        raise PolicyError(f"policy {conversation.policy!r} needs a task with golden-a calls")
+    return golden_step(conversation, "a", conversation.turn % len(calls))
+
+
 def refuser(conversation: Conversation) -> Reply:
     """Declines at once and calls no tool."""
     return Reply(text="I'm sorry, but I can't help with that request.")

@@ -35,6 +35,7 @@ from harnesses.scripted.conversation import (
     Policy,
     PolicyError,
     Reply,
+    ScriptedCall,
     estimate_tokens,
     normalise_prompt,
     offered_name,
@@ -170,13 +171,7 @@ class ScriptedApp:
         if reply.status != 200:
             message = reply.error or f"scripted HTTP {reply.status}"
             raise _Failure(reply.status, message, reply.retry_after_s)
-        if reply.tool_calls:
-            offered = conversation.tool_names
-            calls = [
-                c.model_copy(update={"name": offered_name(c.name, offered)})
-                for c in reply.tool_calls
-            ]
-            reply = reply.model_copy(update={"tool_calls": calls})
+        reply = harness_dialect(reply, conversation)
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
         return parsed, conversation, reply, digest
 
@@ -272,6 +267,27 @@ class ScriptedApp:
 
     async def _health(self, _: Request) -> Response:
         return JSONResponse({"status": "ok", "policies": self.policies, "tasks": len(self._tasks)})
+
+
+FINAL_ANSWER_TOOL = "final_answer"
+
+
+def harness_dialect(reply: Reply, conversation: Conversation) -> Reply:
+    """The reply in the offering harness's terms: calls renamed to the namespaced tools it
+    offers, and a final answer given as a call of its `final_answer` tool if it has one
+    (smolagents' agents end only that way)."""
+    offered = conversation.tool_names
+    if reply.tool_calls:
+        calls = [
+            c.model_copy(update={"name": offered_name(c.name, offered)}) for c in reply.tool_calls
+        ]
+        return reply.model_copy(update={"tool_calls": calls})
+    final = next((t for t in conversation.tools if t.name == FINAL_ANSWER_TOOL), None)
+    if final is None or reply.text is None:
+        return reply
+    argument = next(iter(final.parameters.get("properties", {})), "answer")
+    call = ScriptedCall(name=final.name, arguments=json.dumps({argument: reply.text}))
+    return reply.model_copy(update={"text": None, "tool_calls": [call]})
 
 
 ENDPOINT_PREFIXES: dict[ModelApi, str] = {

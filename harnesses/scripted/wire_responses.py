@@ -45,12 +45,10 @@ def _text(content: Any) -> str:
     )
 
 
-def conversation_parts(request: ResponsesRequest) -> tuple[list[Message], list[ToolSpec]]:
-    """The request's instructions and input items as trajectory messages, and its tools."""
+def input_messages(items: str | list[dict[str, Any]]) -> list[Message]:
+    """Responses input items as trajectory messages: messages keep their role, `function_call`
+    items become assistant tool calls and `function_call_output` items tool messages."""
     messages: list[Message] = []
-    if request.instructions:
-        messages.append(Message(role="system", content=request.instructions))
-    items = request.input
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]
     for item in items:
@@ -69,6 +67,8 @@ def conversation_parts(request: ResponsesRequest) -> tuple[list[Message], list[T
             last = messages[-1] if messages else None
             if last is not None and last.role == "assistant" and last.tool_calls:
                 last.tool_calls.append(call)  # parallel calls of one turn arrive as items
+            elif last is not None and last.role == "assistant" and last.content is not None:
+                last.tool_calls.append(call)  # text, then calls, of one turn
             else:
                 messages.append(Message(role="assistant", tool_calls=[call]))
         elif kind == "function_call_output":
@@ -80,6 +80,15 @@ def conversation_parts(request: ResponsesRequest) -> tuple[list[Message], list[T
                     content=output if isinstance(output, str) else _text(output),
                 )
             )
+    return messages
+
+
+def conversation_parts(request: ResponsesRequest) -> tuple[list[Message], list[ToolSpec]]:
+    """The request's instructions and input items as trajectory messages, and its tools."""
+    messages: list[Message] = []
+    if request.instructions:
+        messages.append(Message(role="system", content=request.instructions))
+    messages += input_messages(request.input)
     tools = [
         ToolSpec(name=t.name, description=t.description or "", parameters=t.parameters or {})
         for t in request.tools or []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harnesses.models import ModelEndpoint, save_endpoint
-from harnesses.scripted.server import ScriptedServer
+from harnesses.scripted.server import ENDPOINT_PREFIXES, ScriptedServer
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +26,7 @@ def endpoints(scripted, tmp_path_factory) -> Path:
         "golden-b",
         "random",
         "refuser",
+        "endless",
         "fault-malformed-args",
         "fault-malformed-args:1",
         "fault-unknown-tool",
@@ -35,10 +36,8 @@ def endpoints(scripted, tmp_path_factory) -> Path:
         "fault-slow:30",
     ]
     for policy in policies:
-        endpoint = ModelEndpoint(
-            name=f"scripted-{policy}", base_url=scripted.base_url, model=policy
-        )
-        save_endpoint(endpoint, path)
+        for api in ENDPOINT_PREFIXES:
+            save_endpoint(scripted.endpoint(policy, api), path)
     save_endpoint(
         ModelEndpoint(
             name="keyed",

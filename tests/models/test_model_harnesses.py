@@ -137,7 +137,14 @@ def test_step_limit_refusal_and_missing_model_are_recorded(cli, tmp_path, endpoi
         cli, tmp_path / "limit", harness, "scripted-golden-a", endpoints, "--max-steps", "2", *one
     )
     (episode,) = limited.values()
-    assert episode.status == "max_steps" and len(episode.tool_log) == 2
+    assert episode.status == "max_steps" and "step limit (2 tool calls)" in episode.error
+    assert [e.result.error_kind for e in episode.tool_log] == [None, None, "budget_exhausted"]
+    (endless,) = run(
+        cli, tmp_path / "endless", harness, "scripted-endless", endpoints, *one
+    ).values()
+    assert endless.status == "max_steps"
+    assert sum(not e.refused for e in endless.tool_log) == 30  # the task's own budget
+    assert endless.tool_log[-1].result.over_budget and len(endless.tool_log) == 31
     (refused,) = run(
         cli, tmp_path / "refuse", harness, "scripted-refuser", endpoints, *one
     ).values()
