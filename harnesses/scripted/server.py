@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import shlex
 import socket
 import threading
 from collections import OrderedDict
@@ -277,6 +278,9 @@ def harness_dialect(reply: Reply, conversation: Conversation) -> Reply:
     offers, and a final answer given as a call of its `final_answer` tool if it has one
     (smolagents' agents end only that way)."""
     offered = conversation.tool_names
+    shell = shell_tool(conversation)
+    if shell is not None:
+        return as_shell_commands(reply, conversation, shell)
     if reply.tool_calls:
         calls = [
             c.model_copy(update={"name": offered_name(c.name, offered)}) for c in reply.tool_calls
@@ -288,6 +292,36 @@ def harness_dialect(reply: Reply, conversation: Conversation) -> Reply:
     argument = next(iter(final.parameters.get("properties", {})), "answer")
     call = ScriptedCall(name=final.name, arguments=json.dumps({argument: reply.text}))
     return reply.model_copy(update={"text": None, "tool_calls": [call]})
+
+
+SHELL_COMMAND = "valuegym-tool"
+SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
+
+
+def shell_tool(conversation: Conversation) -> str | None:
+    """The offered shell tool's name when a shell (one tool taking a `command`) is all the
+    harness offers: the agent then reaches the environment through `valuegym-tool`."""
+    if len(conversation.tools) != 1:
+        return None
+    (tool,) = conversation.tools
+    properties = tool.parameters.get("properties", {})
+    return tool.name if "command" in properties else None
+
+
+def as_shell_commands(reply: Reply, conversation: Conversation, shell: str) -> Reply:
+    """Calls become `valuegym-tool NAME 'JSON'` commands; a final answer becomes the harness's
+    submit command when its prompt names one (mini-swe-agent's marker), else stays text."""
+    commands = [
+        f"{SHELL_COMMAND} {shlex.quote(c.name)} {shlex.quote(c.arguments)}"
+        for c in reply.tool_calls
+    ]
+    prompt = " ".join(m.content or "" for m in conversation.messages if m.role != "tool")
+    if not commands and reply.text is not None and SUBMIT_MARKER in prompt:
+        commands = [f"echo {SUBMIT_MARKER}; echo {shlex.quote(reply.text)}"]
+    if not commands:
+        return reply
+    calls = [ScriptedCall(name=shell, arguments=json.dumps({"command": c})) for c in commands]
+    return reply.model_copy(update={"text": None, "tool_calls": calls})
 
 
 ENDPOINT_PREFIXES: dict[ModelApi, str] = {
