@@ -27,7 +27,8 @@ def _extra(name: str) -> set[str]:
     chosen = set()
     for line in requires("valuegym") or []:
         requirement = Requirement(line)
-        if requirement.marker is not None and requirement.marker.evaluate({"extra": name}):
+        marker = requirement.marker
+        if marker is not None and "extra" in str(marker) and marker.evaluate({"extra": name}):
             chosen.add(requirement.name)
     return chosen
 
