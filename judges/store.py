@@ -89,3 +89,13 @@ def _cut_torn_tail(path: Path) -> None:
     if data and not data.endswith(b"\n"):
         with path.open("r+b") as handle:
             handle.truncate(data.rfind(b"\n") + 1)
+
+
+def stored_judges(run_dir: Path) -> list[str]:
+    """The judge keys with a judgments file in the run (file names mapped back to keys)."""
+    keys = []
+    for path in sorted((run_dir / JUDGMENTS_DIR).glob("*.jsonl")):
+        key = path.stem.replace("__", ":")
+        if judgment_path(run_dir, key) == path:
+            keys.append(key)
+    return keys

@@ -1,12 +1,15 @@
 """The run journal: append-only JSONL, one trajectory per line, fsynced per record.
 
 The journal is the source of truth; the SQLite index beside it is derived and rebuilt whenever
-it disagrees with the journal. A record half-written when the process was killed is cut off
-on the next open, so a resumed run neither loses nor duplicates episodes.
+it disagrees with the journal (or was written by an older valuegym with fewer columns). A record
+half-written when the process was killed is cut off on the next open, so a resumed run neither
+loses nor duplicates episodes. Readers such as the viewer query the index instead of parsing
+the journal, and read single records by their byte offset.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -21,6 +24,27 @@ from trajectories.schema import Trajectory
 JOURNAL = "journal.jsonl"
 INDEX = "index.sqlite"
 LOCK = "run.lock"
+INDEX_VERSION = 2  # PRAGMA user_version of the index; older indexes are rebuilt
+
+INDEX_COLUMNS = (
+    ("episode_id", "TEXT PRIMARY KEY"),
+    ("task_id", "TEXT"),
+    ("sample", "INTEGER"),
+    ("harness", "TEXT"),
+    ("status", "TEXT"),
+    ("error", "TEXT"),
+    ("steps", "INTEGER"),
+    ("offset", "INTEGER"),
+    ("length", "INTEGER"),
+    ("value_system", "TEXT"),
+    ("value_a", "TEXT"),
+    ("value_b", "TEXT"),
+    ("swapped", "INTEGER"),
+    ("model", "TEXT"),
+    ("started_at", "TEXT"),
+    ("duration_s", "REAL"),
+)
+_INSERT = f"INSERT OR REPLACE INTO episodes VALUES ({','.join('?' * len(INDEX_COLUMNS))})"
 
 
 class JournalLocked(RuntimeError):
@@ -31,9 +55,12 @@ class CorruptJournal(RuntimeError):
     pass
 
 
-def _scan(path: Path) -> tuple[list[tuple[int, Trajectory]], int]:
+Record = tuple[int, int, Trajectory]  # byte offset, byte length (newline included), record
+
+
+def _scan(path: Path) -> tuple[list[Record], int]:
     """Valid records with their byte offsets, and the offset where the valid prefix ends."""
-    records: list[tuple[int, Trajectory]] = []
+    records: list[Record] = []
     if not path.exists():
         return records, 0
     offset = 0
@@ -42,7 +69,7 @@ def _scan(path: Path) -> tuple[list[tuple[int, Trajectory]], int]:
             if not raw.endswith(b"\n"):
                 break  # torn final write
             try:
-                records.append((offset, Trajectory.model_validate_json(raw)))
+                records.append((offset, len(raw), Trajectory.model_validate_json(raw)))
             except ValidationError as exc:
                 rest = handle.read()
                 if rest.strip():
@@ -67,20 +94,15 @@ class Journal:
 
     def __enter__(self) -> Journal:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_handle = (self.run_dir / LOCK).open("w")
-        try:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise JournalLocked(
-                f"{self.run_dir} is being written by another valuegym process"
-            ) from exc
+        self._lock_handle = _lock(self.run_dir)
         records, valid_end = _scan(self.path)
         if self.path.exists() and self.path.stat().st_size > valid_end:
             with self.path.open("r+b") as handle:
                 handle.truncate(valid_end)
         self._handle = self.path.open("ab")
         self._db = sqlite3.connect(self.run_dir / INDEX, check_same_thread=False)
-        self._rebuild_index(records)
+        _sync_index(self._db, records)
+        self._keys = {t.key for _, _, t in records}
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -89,38 +111,7 @@ class Journal:
         if self._db:
             self._db.close()
         if self._lock_handle:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
-
-    def _rebuild_index(self, records: list[tuple[int, Trajectory]]) -> None:
-        assert self._db is not None
-        db = self._db
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS episodes (episode_id TEXT PRIMARY KEY, task_id TEXT, "
-            "sample INTEGER, harness TEXT, status TEXT, error TEXT, steps INTEGER, offset INTEGER)"
-        )
-        (count,) = db.execute("SELECT count(*) FROM episodes").fetchone()
-        if count != len(records):
-            db.execute("DELETE FROM episodes")
-            db.executemany(
-                "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?)",
-                [self._row(t, off) for off, t in records],
-            )
-            db.commit()
-        self._keys = {t.key for _, t in records}
-
-    @staticmethod
-    def _row(t: Trajectory, offset: int) -> tuple[object, ...]:
-        return (
-            t.episode_id,
-            t.task_id,
-            t.sample,
-            t.harness,
-            t.status,
-            t.error,
-            len(t.tool_log),
-            offset,
-        )
+            _unlock(self._lock_handle)
 
     def done(self) -> set[tuple[str, int]]:
         """(task_id, sample) pairs already recorded."""
@@ -132,20 +123,130 @@ class Journal:
         if trajectory.key in self._keys:
             return False
         offset = self._handle.tell()
-        self._handle.write(trajectory.model_dump_json().encode() + b"\n")
+        line = trajectory.model_dump_json().encode() + b"\n"
+        self._handle.write(line)
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._keys.add(trajectory.key)
-        self._db.execute(
-            "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?)",
-            self._row(trajectory, offset),
-        )
+        self._db.execute(_INSERT, _row(trajectory, offset, len(line)))
         self._db.commit()
         return True
+
+
+def _lock(run_dir: Path) -> IO[str]:
+    handle = (run_dir / LOCK).open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise JournalLocked(f"{run_dir} is being written by another valuegym process") from exc
+    return handle
+
+
+def _unlock(handle: IO[str]) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def _row(t: Trajectory, offset: int, length: int) -> tuple[object, ...]:
+    return (
+        t.episode_id,
+        t.task_id,
+        t.sample,
+        t.harness,
+        t.status,
+        t.error,
+        len(t.tool_log),
+        offset,
+        length,
+        t.value_system,
+        t.values["a"],
+        t.values["b"],
+        int(t.swapped),
+        t.model,
+        t.started_at,
+        t.duration_s,
+    )
+
+
+def _sync_index(db: sqlite3.Connection, records: list[Record]) -> None:
+    """Make the index hold exactly the journal's records, rebuilding it when it does not."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version != INDEX_VERSION:
+        db.execute("DROP TABLE IF EXISTS episodes")
+        columns = ", ".join(f"{name} {kind}" for name, kind in INDEX_COLUMNS)
+        db.execute(f"CREATE TABLE episodes ({columns})")
+        db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
+    (count,) = db.execute("SELECT count(*) FROM episodes").fetchone()
+    if version != INDEX_VERSION or count != len(records):
+        db.execute("DELETE FROM episodes")
+        db.executemany(_INSERT, [_row(t, off, n) for off, n, t in records])
+    db.commit()
+
+
+def index_current(run_dir: Path) -> bool:
+    """Whether the index has the current columns and ends where the journal ends."""
+    path, journal = run_dir / INDEX, run_dir / JOURNAL
+    if not path.exists():
+        return not journal.exists()
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version != INDEX_VERSION:
+            return False
+        (end,) = db.execute("SELECT coalesce(max(offset + length), 0) FROM episodes").fetchone()
+    return end == (journal.stat().st_size if journal.exists() else 0)
+
+
+def ensure_index(run_dir: Path) -> Path:
+    """The run's index, rebuilt from the journal first if it is missing, old or behind.
+
+    Reading a run never changes its journal: a torn last record is left for the next resume
+    to cut off. While another process writes the run, that writer keeps the index current; a
+    folder we may not write is left as it is (callers check `index_current`).
+    """
+    if not index_current(run_dir):
+        try:
+            handle = _lock(run_dir)
+        except (JournalLocked, OSError):
+            return run_dir / INDEX
+        try:
+            records, _ = _scan(run_dir / JOURNAL)
+            with contextlib.closing(sqlite3.connect(run_dir / INDEX)) as db:
+                _sync_index(db, records)
+        finally:
+            _unlock(handle)
+    return run_dir / INDEX
+
+
+def index_into(db: sqlite3.Connection, run_dir: Path) -> None:
+    """Write a run's index into another database (a reader's in-memory copy of a stale index)."""
+    records, _ = _scan(run_dir / JOURNAL)
+    _sync_index(db, records)
+
+
+def is_being_written(run_dir: Path) -> bool:
+    """Whether a valuegym process holds the run's lock right now (a run in progress)."""
+    path = run_dir / LOCK
+    if not path.exists():
+        return False
+    with path.open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def read_record(run_dir: Path, offset: int, length: int) -> Trajectory:
+    """One journal record by its byte range (from the index), without scanning the journal."""
+    with (run_dir / JOURNAL).open("rb") as handle:
+        handle.seek(offset)
+        return Trajectory.model_validate_json(handle.read(length))
 
 
 def read_journal(run_dir: Path) -> Iterator[Trajectory]:
     """Every complete record of a run, in the order written (read-only; no lock needed)."""
     records, _ = _scan(run_dir / JOURNAL)
-    for _, trajectory in records:
+    for _, _, trajectory in records:
         yield trajectory

@@ -24,6 +24,7 @@ from valuegym.cli_selection import (
     selection_from,
 )
 from valuegym.cli_serve import serve_app
+from valuegym.cli_view import export, view
 from valuegym.selection import Selection, SelectionError
 from valuegym.tasks import load_tasks, resolve_task_paths
 
@@ -45,6 +46,8 @@ app.add_typer(serve_app, name="serve")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(judge_app, name="judge")
 app.command()(compare)
+app.command()(view)
+app.command()(export)
 
 
 @app.callback()
