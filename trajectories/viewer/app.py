@@ -220,7 +220,8 @@ class Viewer:
         run = self._run(request)
         token, live = _token(run), run.live()
         changed = token != request.query_params.get("since")
-        if not changed and not live:
+        was_live = request.query_params.get("live") == "1"
+        if not changed and not live and not was_live:
             return Response(status_code=STOP_POLLING)
         count = run.query("SELECT count(*) FROM idx.episodes")[0][0]
         response = self.page(request, "_live.html", run=run, token=token, live=live, episodes=count)
