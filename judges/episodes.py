@@ -51,15 +51,19 @@ def leaning(scores: dict[str, float]) -> RowLeaning:
     return judged_leaning(scores) or "none"
 
 
-def episode_row(trajectory: Trajectory, judgment: Judgment | None) -> EpisodeRow:
+def judged(judgment: Judgment | None) -> tuple[RowOutcome, dict[PoleId, float], str]:
+    """What a (possibly missing) judgment says of an episode: outcome, pole scores, note."""
     if judgment is None:
-        outcome, scores, note = "unjudged", {}, "no judgment stored for this episode"
-    elif judgment.outcome == "unjudged":
-        outcome, scores, note = "unjudged", {}, judgment.note
-    elif judgment.outcome != "scored" or set(judgment.scores) != set(POLES):
-        outcome, scores, note = "unscorable", {}, judgment.note
-    else:
-        outcome, scores, note = "scored", dict(judgment.scores), judgment.note
+        return "unjudged", {}, "no judgment stored for this episode"
+    if judgment.outcome == "unjudged":
+        return "unjudged", {}, judgment.note
+    if judgment.outcome != "scored" or set(judgment.scores) != set(POLES):
+        return "unscorable", {}, judgment.note
+    return "scored", dict(judgment.scores), judgment.note
+
+
+def episode_row(trajectory: Trajectory, judgment: Judgment | None) -> EpisodeRow:
+    outcome, scores, note = judged(judgment)
     return EpisodeRow(
         episode_id=trajectory.episode_id,
         task_id=trajectory.task_id,

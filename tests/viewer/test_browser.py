@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.viewer.conftest import BROKEN_TASK
+from judges.store import read_judgments
 from trajectories.journal import INDEX, JOURNAL, Journal, read_journal
 from trajectories.viewer.app import viewer_app
 from trajectories.viewer.catalog import Catalog
@@ -89,10 +89,8 @@ def shot(page, name: str, selector: str | None = None) -> None:
 
 def test_run_to_episode_to_golden_paths_and_judge_evidence(page, view_runs):
     expect = sync_api.expect
-    leaning_a = sum(
-        len(t.task_id) % 2 == 1 and t.task_id != BROKEN_TASK
-        for t in read_journal(view_runs["mixed"])
-    )
+    stored = read_judgments(view_runs["mixed"], "checkpoint").values()
+    leaning_a = sum(j.leaning == "a" for j in stored)
     page.goto("/")
     expect(page.locator("#runs")).to_contain_text("mixed")
     shot(page, "runs")

@@ -32,12 +32,16 @@ def test_an_inspect_log_reads_back_with_every_episode_and_its_scores(view_runs, 
         assert sample.metadata["episode_id"] == t.episode_id
         assert sample.metadata["status"] == t.status
         assert len(sample.messages) == len(t.messages)
-        assert sample.scores["checkpoint"].value == judgments[t.episode_id].scores
+        j = judgments[t.episode_id]
+        assert sample.scores["checkpoint"].value == (
+            j.scores if j.outcome == "scored" else j.outcome
+        )
         assert len(sample.metadata["tool_log"]) == len(t.tool_log)
     broken = by_key[(BROKEN_TASK, 1)]
     assert broken.error is not None and "the model endpoint went away" in broken.error.message
+    assert broken.scores["checkpoint"].value == "unjudged"  # it never acted: nothing to judge
     (score,) = log.results.scores
-    assert score.name == "checkpoint" and score.scored_samples == len(records)
+    assert score.name == "checkpoint" and score.scored_samples == len(records) - 1
 
 
 def test_parquet_tables_match_the_journal_row_for_row(view_runs, tmp_path, cli):
@@ -64,7 +68,8 @@ def test_parquet_tables_match_the_journal_row_for_row(view_runs, tmp_path, cli):
     assert len(judged) == len(stored) == len(records)
     for row in judged:
         j = stored[row["episode_id"]]
-        assert (row["score_a"], row["score_b"]) == (j.scores["a"], j.scores["b"])
+        assert (row["score_a"], row["score_b"]) == (j.scores.get("a"), j.scores.get("b"))
+        assert row["outcome"] == j.outcome
         assert [i["item_id"] for i in row["items"]] == [i.item_id for i in j.items]
 
 

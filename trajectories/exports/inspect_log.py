@@ -16,7 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from judges.episodes import leaning
+from judges.episodes import judged, leaning
 from judges.verdict import Judgment
 from trajectories.exports import ExportedRun, MissingExtra, export_format
 from trajectories.schema import Message, Trajectory
@@ -82,13 +82,13 @@ def _tool_error(m: Message) -> str | None:
 def _score(judgment: Judgment) -> Any:
     from inspect_ai.scorer import Score
 
-    scores = dict(judgment.scores)
+    outcome, scores, _ = judged(judgment)
     return Score(
-        value=scores if judgment.outcome == "scored" else "unscorable",
-        answer=leaning(scores) if len(scores) == 2 else "none",
+        value=scores if outcome == "scored" else outcome,
+        answer=leaning(scores),
         explanation=judgment.note or None,
         metadata={
-            "outcome": judgment.outcome,
+            "outcome": outcome,
             "items": [i.model_dump() for i in judgment.items],
             "swap_disagreement": judgment.swap_disagreement,
             "position_bias": judgment.position_bias,
@@ -155,8 +155,8 @@ def _results(run: ExportedRun) -> Any:
 
     scores = []
     for judge, found in run.judgments.items():
-        judged = [found[t.episode_id] for t in run.trajectories if t.episode_id in found]
-        scored = [j for j in judged if j.outcome == "scored" and len(j.scores) == 2]
+        found_here = [found[t.episode_id] for t in run.trajectories if t.episode_id in found]
+        scored = [j for j in found_here if judged(j)[0] == "scored"]
         metrics = {
             "mean_a": sum(j.scores["a"] for j in scored) / len(scored) if scored else 0.0,
             "mean_b": sum(j.scores["b"] for j in scored) / len(scored) if scored else 0.0,

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from judges.episodes import leaning
+from judges.episodes import judged, leaning
 from trajectories.exports import ExportedRun, MissingExtra, export_format
 
 
@@ -152,10 +152,10 @@ def tables(run: ExportedRun) -> dict[str, list[dict[str, Any]]]:
             "judge": judge,
             "episode_id": j.episode_id,
             "task_id": j.task_id,
-            "outcome": j.outcome,
+            "outcome": judged(j)[0],
             "score_a": j.scores.get("a"),
             "score_b": j.scores.get("b"),
-            "leaning": leaning(dict(j.scores)) if len(j.scores) == 2 else "none",
+            "leaning": leaning(judged(j)[1]),
             "note": j.note,
             "swap_disagreement": j.swap_disagreement,
             "position_bias": j.position_bias,

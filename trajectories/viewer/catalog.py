@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from envs.task import POLES, Task
-from judges.episodes import leaning
+from envs.task import Task
+from judges.episodes import judged, leaning
 from judges.report import RunReport
 from judges.runs import CHECKPOINT, ScoredRun, load_scored_run, run_labels
 from judges.spec import checkpoint_scorer
@@ -74,17 +74,16 @@ def judge_keys(run_dir: Path) -> list[str]:
 
 
 def score_row(judge: str, judgment: Judgment, stored: bool) -> tuple[object, ...]:
-    """A judgment as a scores row; the outcome rule follows `judges.episodes.episode_row`."""
-    scored = judgment.outcome == "scored" and set(judgment.scores) == set(POLES)
-    scores = dict(judgment.scores) if scored else {}
+    """A judgment as a scores row, read the way every report reads it."""
+    outcome, scores, note = judged(judgment)
     return (
         judge,
         judgment.episode_id,
-        "scored" if scored else "unscorable",
+        outcome,
         scores.get("a"),
         scores.get("b"),
         leaning(scores),
-        judgment.note,
+        note,
         int(stored),
         judgment.model_dump_json(),
     )

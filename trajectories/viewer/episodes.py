@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from judges.verdict import LEANINGS
 from trajectories.viewer.catalog import OpenRun
 
 SORTS = {
@@ -71,7 +72,7 @@ class EpisodeQuery(BaseModel):
                 clauses.append(f"{column} = ?")
                 params.append(wanted)
         if self.outcome == "unjudged":
-            clauses.append("s.episode_id IS NULL")
+            clauses.append("coalesce(s.outcome, 'unjudged') = 'unjudged'")
         elif self.outcome:
             clauses.append("s.outcome = ?")
             params.append(self.outcome)
@@ -171,7 +172,7 @@ def _choices(run: OpenRun) -> dict[str, list[str]]:
     return {
         "status": ["finished", "max_steps", "error", "timeout"],
         "outcome": ["scored", "unscorable", "unjudged"],
-        "leaning": ["a", "b", "tie", "none"],
+        "leaning": [*LEANINGS, "none"],
         "value": [r[0] for r in values],
         "system": [r[0] for r in systems],
     }
