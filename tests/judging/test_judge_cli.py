@@ -59,7 +59,7 @@ def test_rescoring_adds_scores_beside_the_old_ones_and_resumes(cli, run_copy, ju
 
 def test_judging_errors_are_clear(cli, run_copy, judge_endpoints):
     out = invoke(cli, "judge", run_copy, "--judge", "llm:x", code=2).output
-    assert "expected 'checkpoint' or 'rubric:" in out
+    assert "expected 'checkpoint', 'rubric:" in out
     rubric = ["judge", run_copy, "--endpoints", judge_endpoints, "--concurrency", "1", "--judge"]
     out = invoke(cli, *rubric, "rubric:missing", code=2).output
     assert "no model endpoint named 'missing'" in out
