@@ -16,7 +16,7 @@ from typing import Literal
 from envs.protocol import ToolLogEntry
 from envs.task import POLES, PoleId, Task
 from harnesses.tool_loop import parse_arguments
-from judges.checkpoint import CheckpointResult, evaluate
+from judges.checkpoint import CheckpointResult, evaluate, world_of
 from judges.spec import as_presented
 from judges.verdict import ItemScore, Judgment
 from trajectories.schema import Message, MessageToolCall, Trajectory
@@ -29,7 +29,7 @@ class Mark:
 
     checkpoint: str
     pole: PoleId
-    kind: Literal["satisfied", "violated"]
+    kind: Literal["satisfied", "violated", "attempted"]  # attempted: the tool turned it down
 
 
 @dataclass
@@ -108,14 +108,16 @@ def episode_view(
     rows: list[CheckpointRow] = []
     if presented is not None:
         pole_of = {cp.id: p for p in POLES for cp in presented.poles[p].checkpoints}
-        for cp_id, result in evaluate(presented, trajectory.tool_log).items():
+        world = world_of(presented, trajectory)
+        for cp_id, result in evaluate(presented, trajectory.tool_log, world).items():
             rows.append(CheckpointRow(pole_of[cp_id], result))
             for step in sorted(set(result.hits.values())):
                 if step in steps:
                     steps[step].marks.append(Mark(cp_id, pole_of[cp_id], "satisfied"))
-            for step in result.violations:
-                if step in steps:
-                    steps[step].marks.append(Mark(cp_id, pole_of[cp_id], "violated"))
+            for kind, found in (("violated", result.violations), ("attempted", result.attempts)):
+                for step in found:
+                    if step in steps:
+                        steps[step].marks.append(Mark(cp_id, pole_of[cp_id], kind))
     for item in judgment.items if judgment else []:
         for step in item.evidence_steps:
             if step in steps:
