@@ -70,7 +70,9 @@ def test_fault_policies_end_as_recorded_episodes(
     cli, tmp_path, endpoints, harness, policy, status, reason
 ):
     out = tmp_path / "run"
-    extra = ["--tasks", str(ONE_TASK), "--samples", "2", "--timeout", "1"]
+    # Only the slow policy should meet the deadline; the others get room for a loaded machine.
+    timeout = "1" if status == "timeout" else "60"
+    extra = ["--tasks", str(ONE_TASK), "--samples", "2", "--timeout", timeout]
     episodes = run(cli, out, harness, f"scripted-{policy}", endpoints, *extra)
     records = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
     assert len(records) == 2
