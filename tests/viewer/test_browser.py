@@ -189,13 +189,20 @@ def test_compare_links_down_to_an_episode(page):
     page.locator("#episode-table a.episode-link").first.click()
     expect(page.locator("#episode-title")).to_have_text(f"{task}#0")
     expect(page.locator(".crumbs")).to_contain_text("golden-b")
-    # and the tasks side by side link straight to an episode of either run
+    # a task of the side-by-side table opens both runs' episodes of it in columns
     page.go_back()
     page.go_back()
     expect(page.locator("#task-table")).to_be_visible()
-    cell = page.locator("#task-table tbody tr").first.locator("td.side").nth(1)
-    cell.locator("a.episode-link").click()
-    expect(page.locator("#episode-title")).to_contain_text("#0")
+    task_link = page.locator("#task-table a.task-link").first
+    task = task_link.inner_text()
+    task_link.click()
+    expect(page.locator("#task-title")).to_contain_text(f"{task}#0 in 2 runs")
+    for run in ("golden-a", "golden-b"):
+        expect(page.locator(f"#column-{run} ol.compact-steps li").first).to_be_visible()
+    expect(page.locator("#column-golden-a")).to_contain_text("leans A")
+    shot(page, "compare-task")
+    page.locator("#column-golden-b a.episode-link").click()
+    expect(page.locator("#episode-title")).to_have_text(f"{task}#0")
     expect(page.locator(".crumbs")).to_contain_text("golden-b")
 
 

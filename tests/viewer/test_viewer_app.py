@@ -112,3 +112,14 @@ def test_compare_pairs_runs_task_by_task_with_links_down_to_episodes(client):
     assert "/runs/golden-a/episodes?task=" in paired and value
     assert client.get("/compare", params={"run": "golden-a"}).status_code == 200
     assert client.get("/compare/body", params={"run": "golden-a"}).status_code == 400
+
+
+def test_one_task_side_by_side_shows_each_runs_steps(client, view_runs):
+    trajectory = next(iter(read_journal(view_runs["golden-b"])))
+    params = [("run", "golden-a"), ("run", "golden-b"), ("task", trajectory.task_id)]
+    page = client.get("/compare/task", params=params).text
+    assert 'id="column-golden-a"' in page and 'id="column-golden-b"' in page
+    for entry in trajectory.tool_log:
+        assert f"/runs/golden-b/episodes/{trajectory.task_id}/0#step-{entry.step}" in page
+    missing = client.get("/compare/task", params=[*params[:2], ("task", "nope")])
+    assert missing.status_code == 404

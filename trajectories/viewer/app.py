@@ -280,6 +280,7 @@ class Viewer:
             tasks=tasks,
             task_values={t: _task_values(runs, t) for t in tasks},
             by_label=by_label,
+            compared_query=urlencode([("run", r.slug) for r in runs] + [("judge", judge)]),
         )
 
     def compare_value(self, request: Request) -> Response:
@@ -306,6 +307,35 @@ class Viewer:
                     )
         return self.page(
             request, "_compare_value.html", compared=runs, judge=judge, value=value, rows=rows
+        )
+
+    def compare_task(self, request: Request) -> Response:
+        """One task in every compared run, side by side: each run's episode step by step."""
+        runs, judge = self._compared(request)
+        task_id = request.query_params.get("task", "")
+        try:
+            sample = int(request.query_params.get("sample", "0"))
+        except ValueError as exc:
+            raise HTTPException(400, "sample: expected a whole number") from exc
+        columns = []
+        for run in runs:
+            try:
+                trajectory = run.trajectory(task_id, sample)
+            except UnknownEpisode:
+                columns.append((run, None))
+                continue
+            judgment = run.judgment(trajectory.episode_id, judge)
+            columns.append((run, episode_view(trajectory, run.task(task_id), judgment)))
+        if all(view is None for _, view in columns):
+            raise HTTPException(404, f"no compared run has an episode {task_id}#{sample}")
+        return self.page(
+            request,
+            "compare_task.html",
+            compared=runs,
+            judge=judge,
+            task_id=task_id,
+            sample=sample,
+            columns=columns,
         )
 
     # -- JSON --------------------------------------------------------------------------------
@@ -363,6 +393,7 @@ class Viewer:
             Route("/compare", self.compare),
             Route("/compare/body", self.compare_body),
             Route("/compare/value", self.compare_value),
+            Route("/compare/task", self.compare_task),
             Route("/api/runs", self.api_runs),
             Route("/api/runs/{run}/episodes", self.api_episodes),
             Route("/api" + episode, self.api_episode),
