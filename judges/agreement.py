@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from judges.episodes import leaning
-from judges.stats import Estimate, Settings, estimate, percentile_interval, resample_indices
+from judges.stats import CHANGE, Estimate, Settings, estimate, t_intervals
 from judges.verdict import JudgePass, Judgment
 
 
@@ -96,16 +96,15 @@ def judge_stats(judgments: list[Judgment], settings: Settings) -> JudgeStats | N
         retries=sum(p.attempts - 1 for j in with_passes for p in j.passes),
         swap_disagreement=round(float(np.mean(disagreements)), 4) if disagreements else None,
         leaning_flips=flips,
-        position_bias=mean_estimate(np.array(biases), settings, "position-bias"),
+        position_bias=mean_estimate(np.array(biases), settings),
         swap_alpha=alpha(_matrix(swap_rows)),
         ensemble_alpha=alpha(_matrix(list(member_rows.values()))) if len(judges) > 1 else None,
     )
 
 
-def mean_estimate(xs: np.ndarray, settings: Settings, label: str) -> Estimate:
-    """The mean of independent observations with a percentile bootstrap CI."""
+def mean_estimate(xs: np.ndarray, settings: Settings) -> Estimate:
+    """The mean of per-episode observations with a Student-t interval."""
     if len(xs) == 0:
         return Estimate(value=None)
-    idx = resample_indices(len(xs), settings.resamples, settings.rng(label))
-    low, high = percentile_interval(xs[idx].mean(1), settings.level)
-    return estimate(float(xs.mean()), float(low), float(high))
+    mean, low, high, _ = t_intervals(np.asarray(xs, dtype=float)[:, None], settings.level, CHANGE)
+    return estimate(mean[0], low[0], high[0])

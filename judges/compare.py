@@ -2,47 +2,83 @@
 
 Runs are paired by task: only tasks with a scored episode in both runs enter a comparison, and
 the tasks one run lacks are listed. Per value, the per-task difference of its mean pole score
-gets a task-bootstrap CI, a sign-flip permutation test and a sign test. Per value system, both
-runs' Bradley–Terry strengths are refitted on the same task resamples, giving CIs for each
-value's strength change and for the correlation of the two priority profiles (near -1 when the
-priorities flipped, near +1 when they held).
+gets a Student-t interval and a sign-flip permutation test (the two runs exchanged within a
+task; exact by enumeration up to `Settings.resamples` patterns). Per value system, both runs'
+Bradley–Terry strengths are refitted with each task left out of both, giving jackknife
+intervals and tests for each value's strength change and an interval for the correlation of
+the two priority profiles (on Fisher's z scale). Each comparison's value tests and strength
+tests are two families, adjusted separately.
+
+A profile verdict is given only where it means something: *flipped* (correlation interval
+below zero) or *held* (above) needs `min_tasks` paired tasks, three values with strengths in
+both runs, and a priority profile in each run (some value's strength significantly different
+from zero within the system). Otherwise the verdict says which of those is missing.
+
+Runs are classified by every recorded setting that changes behaviour (`BEHAVIOUR`): a
+comparison that differs in one of them is named for it, in none a replicate, in several mixed.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import itertools
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from judges.adherence import Coverage, ValueAdherence, adherence
 from judges.episodes import EpisodeRow
 from judges.priority import (
     SystemPriority,
-    bootstrap_strengths,
     components,
-    contests,
+    fit_batch,
     fit_components,
+    jackknife_strengths,
     priorities,
-    win_matrix,
+    value_tasks,
 )
 from judges.stats import (
+    CHANGE,
     Estimate,
-    PairedTest,
     Settings,
+    Test,
+    adjust,
+    apply_family,
     estimate,
+    jackknife_intervals,
+    jackknife_se,
+    make_test,
+    methods_text,
     nanmean,
-    paired_tests,
-    percentile_interval,
-    resample_indices,
+    pooled_t_intervals,
+    sign_flip_p,
+    t_quantile,
+)
+from judges.table import LEANING_CODES, by_system, system_table
+
+SIGN_FLIP = "paired sign-flip permutation test"
+STRENGTH_CHANGE = "paired permutation test (runs exchanged within tasks, refitted)"
+
+# Recorded settings that change what an agent does, in the order comparisons name them.
+BEHAVIOUR: tuple[str, ...] = (
+    "condition",
+    "harness",
+    "model",
+    "skills",
+    "system_prompt",
+    "temperature",
+    "max_steps",
+    "timeout_s",
+    "counterbalance",
+    "sandbox",
+    "valuegym_version",
 )
 
-Kind = Literal["harness", "model", "skills", "system_prompt", "condition", "mixed", "replicate"]
-Verdict = Literal["flipped", "held", "unclear", "no data"]
+Verdict = Literal["flipped", "held", "unclear", "no profile", "too little data", "no data"]
 
 
 class RunInfo(BaseModel):
-    """What identifies a run in a comparison."""
+    """What identifies a run in a comparison: its behaviour-changing settings and coverage."""
 
     label: str
     path: str
@@ -51,7 +87,17 @@ class RunInfo(BaseModel):
     skills: list[str] = []
     system_prompt: str | None = None
     condition: str = "agent"
+    temperature: float | None = None
+    max_steps: int | None = None
+    timeout_s: float | None = None
+    counterbalance: bool = False
+    sandbox: str | None = None
+    valuegym_version: str | None = None
+    seed: int | None = None
     coverage: Coverage = Coverage()
+    leaning: dict[str, int] = Field(
+        default_factory=dict, description="Episodes by leaning (a, b, mixed, neither, tie)."
+    )
 
 
 class ValueDelta(BaseModel):
@@ -61,11 +107,11 @@ class ValueDelta(BaseModel):
     baseline: float | None
     other: float | None
     delta: Estimate
-    test: PairedTest
+    test: Test
 
     @property
     def significant(self) -> bool:
-        return self.delta.excludes_zero()
+        return self.test.significant
 
 
 class StrengthDelta(BaseModel):
@@ -74,6 +120,11 @@ class StrengthDelta(BaseModel):
     baseline: float | None
     other: float | None
     delta: Estimate
+    test: Test
+
+    @property
+    def significant(self) -> bool:
+        return self.test.significant
 
 
 class SystemShift(BaseModel):
@@ -82,13 +133,25 @@ class SystemShift(BaseModel):
     correlation: Estimate
     verdict: Verdict
     too_little_data: bool
+    no_profile: list[str] = Field(
+        default_factory=list, description="Runs whose strengths show no profile in this system."
+    )
+
+
+class Setting(BaseModel):
+    """One behaviour-changing setting that differs between the runs."""
+
+    name: str
+    baseline: Any = None
+    other: Any = None
 
 
 class Comparison(BaseModel):
     baseline: str
     other: str
     differs: list[str]
-    kind: Kind
+    settings: list[Setting] = Field(default_factory=list)
+    kind: str = Field(description="The one differing setting, 'replicate' or 'mixed'.")
     common_tasks: int
     only_baseline: list[str]
     only_other: list[str]
@@ -97,45 +160,53 @@ class Comparison(BaseModel):
     systems: list[SystemShift]
 
 
-def difference(a: RunInfo, b: RunInfo) -> tuple[list[str], Kind]:
-    """Which configuration fields differ, and the comparison kind they make.
+def difference(a: RunInfo, b: RunInfo) -> tuple[list[Setting], str]:
+    """Which behaviour-changing settings differ, and the comparison kind they make.
 
     Runs in different conditions (agent vs forced choice) differ in harness too, necessarily:
     that is the condition, not a second difference.
     """
-    fields = ("condition", "harness", "model", "skills", "system_prompt")
-    differs = [f for f in fields if getattr(a, f) != getattr(b, f)]
-    if "condition" in differs and "harness" in differs:
-        differs.remove("harness")
+    differs = [
+        Setting(name=f, baseline=getattr(a, f), other=getattr(b, f))
+        for f in BEHAVIOUR
+        if getattr(a, f) != getattr(b, f)
+    ]
+    if a.condition != b.condition:
+        differs = [d for d in differs if d.name != "harness"]
     if not differs:
         return differs, "replicate"
-    return differs, differs[0] if len(differs) == 1 else "mixed"  # type: ignore[return-value]
+    return differs, differs[0].name if len(differs) == 1 else "mixed"
 
 
-def task_means(rows: list[EpisodeRow]) -> dict[str, dict[str, float]]:
-    """Per task, each value's mean pole score over the task's scored episodes."""
-    sums: dict[str, dict[str, list[float]]] = {}
-    for row in rows:
-        for value, score in row.value_scores().items():
-            sums.setdefault(row.task_id, {}).setdefault(value, []).append(score)
-    return {t: {v: float(np.mean(xs)) for v, xs in by.items()} for t, by in sums.items()}
+def _round(x: float) -> float | None:
+    return estimate(x).value
 
 
-def verdict(correlation: Estimate) -> Verdict:
-    if correlation.value is None or correlation.low is None or correlation.high is None:
-        return "no data"
-    if correlation.high < 0:
-        return "flipped"
-    if correlation.low > 0:
-        return "held"
-    return "unclear"
+def _fisher_z(r: np.ndarray) -> np.ndarray:
+    return np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
 
 
-def _correlation(x: np.ndarray, y: np.ndarray) -> float:
+def _correlations(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation over the values finite in both (NaN with < 3 values)."""
     both = np.isfinite(x) & np.isfinite(y)
-    if both.sum() < 2 or np.ptp(x[both]) == 0 or np.ptp(y[both]) == 0:
-        return np.nan
-    return float(np.corrcoef(x[both], y[both])[0, 1])
+    n = both.sum(1)
+    xs, ys = np.where(both, x, 0.0), np.where(both, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xc = np.where(both, xs - xs.sum(1, keepdims=True) / n[:, None], 0.0)
+        yc = np.where(both, ys - ys.sum(1, keepdims=True) / n[:, None], 0.0)
+        r = (xc * yc).sum(1) / np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
+    return np.where(n >= 3, r, np.nan)
+
+
+def _profile(point: np.ndarray, replicates: np.ndarray, tasks: np.ndarray, s: Settings) -> bool:
+    """Whether a run shows a priority profile: some value's strength significant (Holm or BH
+    within the system), among the values with enough tasks."""
+    _, _, p, _ = jackknife_intervals(point, replicates, tasks - 1, s.level)
+    family = [
+        float(q) if n >= s.min_tasks and np.isfinite(q) else None
+        for q, n in zip(p, tasks, strict=True)
+    ]
+    return any(q is not None and q < s.alpha for q in adjust(family, s.correction))
 
 
 def compare_system(
@@ -143,91 +214,158 @@ def compare_system(
     base_rows: list[EpisodeRow],
     other_rows: list[EpisodeRow],
     tasks: list[str],
+    labels: tuple[str, str],
     settings: Settings,
 ) -> tuple[list[ValueDelta], list[StrengthDelta], SystemShift]:
     values = sorted({v for r in base_rows + other_rows for v in r.values.values()})
-    base_means, other_means = task_means(base_rows), task_means(other_rows)
-    # per task x value: the paired difference (NaN where the value is not in the task)
-    diffs = np.full((len(tasks), len(values)), np.nan)
-    for i, t in enumerate(tasks):
-        for j, v in enumerate(values):
-            if v in base_means.get(t, {}) and v in other_means.get(t, {}):
-                diffs[i, j] = other_means[t][v] - base_means[t][v]
-    rng = settings.rng("compare", system)
-    idx = resample_indices(len(tasks), settings.resamples, rng)
-    diff_draws = nanmean(diffs[idx], axis=1) if tasks else np.full((1, len(values)), np.nan)
-    d_low, d_high = percentile_interval(diff_draws, settings.level)
-    value_rows = []
-    for j, v in enumerate(values):
-        mine = diffs[:, j][np.isfinite(diffs[:, j])]
-        present = [t for i, t in enumerate(tasks) if np.isfinite(diffs[i, j])]
-        value_rows.append(
-            ValueDelta(
-                value_system=system,
-                value=v,
-                tasks=len(mine),
-                baseline=_mean([base_means[t][v] for t in present]),
-                other=_mean([other_means[t][v] for t in present]),
-                delta=estimate(nanmean(diffs[:, j]), d_low[j], d_high[j]),
-                test=paired_tests(mine, settings, f"{system}/{v}"),
-            )
-        )
-    strengths, shift = _strength_shift(system, base_rows, other_rows, tasks, values, idx, settings)
+    base = system_table(system, base_rows, values, tasks)
+    other = system_table(system, other_rows, values, tasks)
+    value_rows = value_changes(
+        system, base.task_value_means(), other.task_value_means(), values, settings
+    )
+    strengths, shift = strength_shift(
+        system, base.win_matrices(), other.win_matrices(), values, labels, settings
+    )
     return value_rows, strengths, shift
 
 
-def _mean(xs: list[float]) -> float | None:
-    return round(float(np.mean(xs)), 6) if xs else None
+def value_changes(
+    system: str, base: np.ndarray, other: np.ndarray, values: list[str], settings: Settings
+) -> list[ValueDelta]:
+    """Per value: the mean per-task change (tasks x values inputs), interval and test."""
+    diffs = other - base
+    mean, low, high, n = pooled_t_intervals(diffs, settings.level, CHANGE)
+    paired = np.isfinite(diffs)
+    rows = []
+    for j, v in enumerate(values):
+        column = diffs[paired[:, j], j]
+        p = sign_flip_p(column, settings.resamples, settings.rng("sign-flip", system, v))
+        rows.append(
+            ValueDelta(
+                value_system=system,
+                value=v,
+                tasks=int(n[j]),
+                baseline=_round(nanmean(base[paired[:, j], j])) if n[j] else None,
+                other=_round(nanmean(other[paired[:, j], j])) if n[j] else None,
+                delta=estimate(mean[j], low[j], high[j]),
+                test=make_test(SIGN_FLIP, int(n[j]), p, settings),
+            )
+        )
+    return rows
 
 
-def _strength_shift(
+def strength_shift(
     system: str,
-    base_rows: list[EpisodeRow],
-    other_rows: list[EpisodeRow],
-    tasks: list[str],
+    base_w: np.ndarray,
+    other_w: np.ndarray,
     values: list[str],
-    idx: np.ndarray,
+    labels: tuple[str, str],
     settings: Settings,
 ) -> tuple[list[StrengthDelta], SystemShift]:
-    base_c, other_c = contests(base_rows), contests(other_rows)
-    index = {v: i for i, v in enumerate(values)}
-    groups = [[index[v] for v in g] for g in components(base_c + other_c)]
-
-    def per_task(found: list) -> np.ndarray:
-        return np.array(
-            [win_matrix([c for c in found if c.task_id == t], values) for t in tasks]
-        ).reshape(len(tasks), len(values), len(values))
-
-    base_w, other_w = per_task(base_c), per_task(other_c)
+    """Both runs' strengths on the same tasks, their changes and the profile correlation."""
+    T = len(base_w)
+    groups = components(base_w.sum(0) + other_w.sum(0), values)
     s_base = fit_components(groups, base_w.sum(0), settings.prior)
     s_other = fit_components(groups, other_w.sum(0), settings.prior)
-    if tasks:
-        b_draws = bootstrap_strengths(groups, base_w, idx, settings.prior, s_base)
-        o_draws = bootstrap_strengths(groups, other_w, idx, settings.prior, s_other)
+    tasks_b, tasks_o = value_tasks(base_w), value_tasks(other_w)
+    tasks_either = value_tasks(base_w + other_w)
+    if T >= 2:
+        r_base = jackknife_strengths(groups, base_w, s_base, settings.prior)
+        r_other = jackknife_strengths(groups, other_w, s_other, settings.prior)
     else:
-        b_draws = o_draws = np.full((1, len(values)), np.nan)
-    low, high = percentile_interval(o_draws - b_draws, settings.level)
+        r_base = r_other = np.full((max(T, 1), len(values)), np.nan)
+    delta = s_other - s_base
+    low, high, _, _ = jackknife_intervals(delta, r_other - r_base, tasks_either - 1, settings.level)
+    p = swap_p(groups, base_w, other_w, delta, settings, settings.rng("swap", system))
     strengths = [
         StrengthDelta(
             value_system=system,
             value=v,
-            baseline=estimate(s_base[j], np.nan, np.nan).value,
-            other=estimate(s_other[j], np.nan, np.nan).value,
-            delta=estimate(s_other[j] - s_base[j], low[j], high[j]),
+            baseline=_round(s_base[j]),
+            other=_round(s_other[j]),
+            delta=estimate(delta[j], low[j], high[j]),
+            test=make_test(STRENGTH_CHANGE, int(tasks_either[j]), p[j], settings),
         )
         for j, v in enumerate(values)
     ]
-    corr_draws = np.array([_correlation(b, o) for b, o in zip(b_draws, o_draws, strict=True)])
-    c_low, c_high = percentile_interval(corr_draws, settings.level)
-    correlation = estimate(_correlation(s_base, s_other), float(c_low), float(c_high))
-    shift = SystemShift(
-        value_system=system,
-        tasks=len(tasks),
-        correlation=correlation,
-        verdict=verdict(correlation),
-        too_little_data=len(tasks) < settings.min_tasks,
+    r = float(_correlations(s_base[None], s_other[None])[0])
+    z_reps = _fisher_z(_correlations(r_base, r_other))
+    half = float(t_quantile(np.array(T - 1), settings.level)) * float(
+        jackknife_se(z_reps[:, None])[0]
     )
-    return strengths, shift
+    z = float(_fisher_z(np.array(r)))
+    correlation = estimate(r, float(np.tanh(z - half)), float(np.tanh(z + half)))
+    no_profile = [
+        label
+        for label, point, reps, n in (
+            (labels[0], s_base, r_base, tasks_b),
+            (labels[1], s_other, r_other, tasks_o),
+        )
+        if T < 2 or not _profile(point, reps, n, settings)
+    ]
+    little = settings.min_tasks > T or correlation.value is None
+    return strengths, SystemShift(
+        value_system=system,
+        tasks=T,
+        correlation=correlation,
+        verdict=verdict(correlation, little, no_profile, T),
+        too_little_data=little,
+        no_profile=no_profile,
+    )
+
+
+def swap_p(
+    groups: list[list[int]],
+    base_w: np.ndarray,
+    other_w: np.ndarray,
+    delta: np.ndarray,
+    settings: Settings,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Per value: the permutation p-value of its strength change, the two runs exchanged
+    within tasks (every pattern when there are at most `strength_resamples`, else that many
+    random ones). Exact when the runs are exchangeable, as two runs of one agent are; a
+    value left without contests in a permuted fit counts against significance."""
+    T, V = len(base_w), len(delta)
+    limit = settings.strength_resamples
+    if T == 0:
+        return np.full(V, np.nan)
+    if limit >= 2**T:
+        swaps = np.array(list(itertools.product((False, True), repeat=T)))
+        extra = 0
+    else:
+        swaps = rng.random((limit, T)) < 0.5
+        extra = 1
+    base_total = base_w.sum(0)
+    swapped = base_total[None] + np.tensordot(swaps.astype(float), other_w - base_w, axes=1)
+    other_swapped = (base_total + other_w.sum(0))[None] - swapped
+    null = np.full((len(swaps), V), np.inf)
+    for group in groups:
+        ix = np.ix_(range(len(swaps)), group, group)
+        change = fit_batch(other_swapped[ix], settings.prior) - fit_batch(
+            swapped[ix], settings.prior
+        )
+        null[:, group] = np.where(np.isfinite(change), np.abs(change), np.inf)
+    observed = np.abs(delta)
+    hits = (null >= observed * (1 - 1e-9)).sum(0)
+    p = (hits + extra) / (len(swaps) + extra)
+    return np.where(np.isfinite(delta), p, np.nan)
+
+
+def verdict(correlation: Estimate, little: bool, no_profile: list[str], tasks: int) -> Verdict:
+    if tasks == 0:
+        return "no data"
+    if little:
+        return "too little data"
+    if no_profile:
+        return "no profile"
+    if correlation.low is None or correlation.high is None:
+        return "unclear"
+    if correlation.high < 0:
+        return "flipped"
+    if correlation.low > 0:
+        return "held"
+    return "unclear"
 
 
 def compare_runs(
@@ -237,25 +375,31 @@ def compare_runs(
     other_rows: list[EpisodeRow],
     settings: Settings,
 ) -> Comparison:
+    """Two runs (or any two sets of episodes on the same tasks, e.g. two conditions) paired
+    task by task."""
     base_tasks = {r.task_id for r in base_rows if r.scored}
     other_tasks = {r.task_id for r in other_rows if r.scored}
     common = base_tasks & other_tasks
     values: list[ValueDelta] = []
     strengths: list[StrengthDelta] = []
     systems: list[SystemShift] = []
-    for system in sorted({r.value_system for r in base_rows + other_rows}):
-        b = [r for r in base_rows if r.value_system == system and r.task_id in common]
-        o = [r for r in other_rows if r.value_system == system and r.task_id in common]
+    base_by, other_by = by_system(base_rows), by_system(other_rows)
+    for system in sorted(set(base_by) | set(other_by)):
+        b = [r for r in base_by.get(system, []) if r.task_id in common]
+        o = [r for r in other_by.get(system, []) if r.task_id in common]
         tasks = sorted({r.task_id for r in b})
-        v, s, shift = compare_system(system, b, o, tasks, settings)
+        v, s, shift = compare_system(system, b, o, tasks, (base.label, other.label), settings)
         values += v
         strengths += s
         systems.append(shift)
+    apply_family([v.test for v in values], settings)
+    apply_family([s.test for s in strengths], settings)
     differs, kind = difference(base, other)
     return Comparison(
         baseline=base.label,
         other=other.label,
-        differs=differs,
+        differs=[d.name for d in differs],
+        settings=differs,
         kind=kind,
         common_tasks=len(common),
         only_baseline=sorted(base_tasks - other_tasks),
@@ -264,6 +408,10 @@ def compare_runs(
         strengths=strengths,
         systems=systems,
     )
+
+
+def leaning_counts(rows: list[EpisodeRow]) -> dict[str, int]:
+    return {k: sum(1 for r in rows if r.leaning == k) for k in LEANING_CODES[:-1]}
 
 
 class RunProfile(BaseModel):
@@ -280,17 +428,23 @@ class CompareReport(BaseModel):
     runs: list[RunProfile]
     comparisons: list[Comparison]
     settings: Settings
+    methods: str = ""
 
 
 def build_compare(
-    runs: list[tuple[RunInfo, list[EpisodeRow]]], judge: str, settings: Settings
+    runs: list[tuple[RunInfo, list[EpisodeRow]]],
+    judge: str,
+    settings: Settings,
+    procedural: dict[str, str] | None = None,
 ) -> CompareReport:
     """Every run against the first (the baseline), plus each run's own profile."""
     if len(runs) < 2:
         raise ValueError("a comparison needs at least two runs")
     profiles = [
         RunProfile(
-            run=info, values=adherence(rows, settings)[0], priorities=priorities(rows, settings)
+            run=info,
+            values=adherence(rows, settings, procedural)[0],
+            priorities=priorities(rows, settings, procedural),
         )
         for info, rows in runs
     ]
@@ -301,4 +455,5 @@ def build_compare(
         runs=profiles,
         comparisons=[compare_runs(base, base_rows, o, o_rows, settings) for o, o_rows in others],
         settings=settings,
+        methods=methods_text(settings),
     )

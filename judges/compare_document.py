@@ -3,7 +3,7 @@ skill steering, and the figures (profiles, strengths, delta heatmap)."""
 
 from __future__ import annotations
 
-from judges.compare import CompareReport, Comparison
+from judges.compare import BEHAVIOUR, CompareReport, Comparison
 from judges.document import (
     Document,
     Figure,
@@ -15,10 +15,27 @@ from judges.document import (
     p_value,
 )
 from judges.plots import Point, heatmap, interval_chart
-from judges.run_document import settings_text
+from judges.run_document import settings_text, significance, unjudged_text
+from judges.table import LEANING_CODES
+
+
+def _setting(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def runs_table(report: CompareReport) -> Table:
+    """Each run's coverage and leanings, and the behaviour settings that differ between runs."""
+    varying = [
+        f
+        for f in BEHAVIOUR
+        if len({repr(getattr(p.run, f)) for p in report.runs}) > 1
+        and f not in ("harness", "condition")
+    ]
     rows = []
     for p in report.runs:
         r = p.run
@@ -27,19 +44,27 @@ def runs_table(report: CompareReport) -> Table:
             [
                 r.label + (" (baseline)" if r.label == report.baseline else ""),
                 r.harness if r.condition == "agent" else f"{r.harness} ({r.condition})",
-                r.model or "-",
-                ", ".join(r.skills) or "-",
+                *(_setting(getattr(r, f)) for f in varying),
                 str(r.coverage.episodes),
                 statuses,
-                f"{r.coverage.scored} ({r.coverage.unscorable} unscorable)",
+                unjudged_text(r.coverage),
+                "/".join(str(r.leaning.get(k, 0)) for k in LEANING_CODES[:-1]),
             ]
         )
-    headers = ["run", "harness", "model", "skills", "episodes", "end status", "scored"]
-    return Table("Runs", headers, rows)
+    headers = ["run", "harness", *varying, "episodes", "end status", "scored (not scored)"]
+    return Table(
+        "Runs",
+        [*headers, "leaning a/b/mixed/neither/tie"],
+        rows,
+        note="Columns between harness and episodes are the behaviour settings that differ.",
+    )
 
 
 def _title(c: Comparison) -> str:
-    what = ", ".join(c.differs) or "nothing (a replicate)"
+    what = (
+        ", ".join(f"{d.name} ({_setting(d.baseline)} -> {_setting(d.other)})" for d in c.settings)
+        or "nothing that changes behaviour (a replicate)"
+    )
     return f"{c.other} vs {c.baseline} (differs in: {what})"
 
 
@@ -49,7 +74,7 @@ def shift_table(c: Comparison) -> Table:
             s.value_system,
             str(s.tasks),
             interval(s.correlation, signed=True),
-            s.verdict + (" (too little data)" if s.too_little_data else ""),
+            s.verdict + (f" ({', '.join(s.no_profile)})" if s.verdict == "no profile" else ""),
         ]
         for s in c.systems
     ]
@@ -57,8 +82,9 @@ def shift_table(c: Comparison) -> Table:
         "Priority shift per value system",
         ["system", "paired tasks", "priority correlation [95% CI]", "verdict"],
         rows,
-        note="Correlation of the two runs' Bradley–Terry strengths, refitted on the same task "
-        "resamples: flipped when the whole CI is below zero, held when above.",
+        note="Correlation of the two runs' Bradley–Terry strengths with a jackknife interval: "
+        "flipped when the whole interval is below zero, held when above; only where both runs "
+        "show a profile (some strength significantly non-zero) and there are enough tasks.",
     )
 
 
@@ -71,17 +97,18 @@ def value_table(c: Comparison) -> Table:
             number(v.baseline),
             number(v.other),
             interval(v.delta, signed=True),
-            p_value(v.test.permutation_p),
-            p_value(v.test.sign_p),
+            p_value(v.test.p),
+            significance(v.test),
         ]
         for v in c.values
     ]
     headers = ["system", "value", "tasks", "baseline", "other", "change [95% CI]"]
     return Table(
         "Value adherence change (paired by task)",
-        [*headers, "permutation p", "sign p"],
+        [*headers, "sign-flip p", "adjusted p"],
         rows,
-        note="Per task: the value's mean pole score in the other run minus the baseline's.",
+        note="Per task: the value's mean pole score in the other run minus the baseline's. "
+        "* marks changes significant after adjustment across this comparison's values.",
     )
 
 
@@ -93,12 +120,13 @@ def strength_table(c: Comparison) -> Table:
             number(s.baseline, signed=True),
             number(s.other, signed=True),
             interval(s.delta, signed=True),
+            significance(s.test),
         ]
         for s in c.strengths
     ]
     return Table(
         "Bradley–Terry strength change",
-        ["system", "value", "baseline", "other", "change [95% CI]"],
+        ["system", "value", "baseline", "other", "change [95% CI]", "adjusted p"],
         rows,
     )
 
@@ -142,7 +170,7 @@ def harness_pull(report: CompareReport) -> Section | None:
     headers = ["model", "harness", "system", "priority correlation", "verdict"]
     return Section(
         "Harness pull (same model, different harness)",
-        [Table("", [*headers, "values moved (CI excludes 0)"], rows)],
+        [Table("", [*headers, "values moved (significant)"], rows)],
     )
 
 
@@ -157,68 +185,42 @@ def skill_steering(report: CompareReport) -> Section | None:
             v.value_system,
             v.value,
             interval(v.delta, signed=True),
-            p_value(v.test.permutation_p),
+            significance(v.test),
         ]
         for c in steers
         for v in c.values
     ]
     return Section(
         "Skill steering (same harness and model, different skills or system prompt)",
-        [Table("", ["steering", "system", "value", "change [95% CI]", "permutation p"], rows)],
+        [Table("", ["steering", "system", "value", "change [95% CI]", "adjusted p"], rows)],
     )
-
-
-VALUE_HEADERS = ("system", "value")
-P_HEADERS = ("permutation p", "sign p")
 
 
 def said_versus_done(report: CompareReport) -> Section | None:
     """Agent condition against forced choice for the same model: where its actions part from
-    its stated choices (per value, with CI and tests) and whether its priorities hold."""
+    its stated choices (per value, with interval and test) and whether its priorities hold."""
     pairs = [c for c in report.comparisons if c.kind == "condition"]
     if not pairs:
         return None
     condition = {p.run.label: p.run.condition for p in report.runs}
     model = {p.run.label: p.run.model or "-" for p in report.runs}
-    blocks = []
+    blocks: list = []
     for c in pairs:
         direction = f"{condition[c.other]} ({c.other}) minus {condition[c.baseline]} ({c.baseline})"
-        systems = [
-            [
-                s.value_system,
-                str(s.tasks),
-                interval(s.correlation, signed=True),
-                s.verdict + (" (too little data)" if s.too_little_data else ""),
-            ]
-            for s in c.systems
-        ]
-        values = [
-            [
-                v.value_system,
-                v.value,
-                number(v.baseline),
-                number(v.other),
-                interval(v.delta, signed=True),
-                p_value(v.test.permutation_p),
-                p_value(v.test.sign_p),
-            ]
-            for v in c.values
-        ]
+        systems = shift_table(c)
+        systems.title = "Priority agreement per value system"
+        systems.note = "held: the stated priorities are the enacted ones; flipped: reversed."
+        values = value_table(c)
+        values.title = "Per-value divergence"
+        values.headers[3:6] = [c.baseline, c.other, "divergence [95% CI]"]
+        values.note = (
+            "Per task: the value's score in one condition minus the other's (forced choice "
+            "scores the chosen value 10 and the other 0)."
+        )
         blocks += [
             Paragraph(f"Model {model[c.other]}: {direction}, on {c.common_tasks} paired tasks."),
-            Table(
-                "Priority agreement per value system",
-                ["system", "paired tasks", "correlation [95% CI]", "verdict"],
-                systems,
-                note="held: the stated priorities are the enacted ones; flipped: reversed.",
-            ),
-            Table(
-                "Per-value divergence",
-                [*VALUE_HEADERS[:2], c.baseline, c.other, "divergence [95% CI]", *P_HEADERS],
-                values,
-                note="Per task: the value's score in one condition minus the other's (forced "
-                "choice scores the chosen value 10 and the other 0).",
-            ),
+            systems,
+            values,
         ]
     return Section("Said versus done (agent condition vs forced choice)", blocks)
 
@@ -259,7 +261,7 @@ def figures(report: CompareReport) -> Section:
             Figure(
                 f"Change in value adherence against {report.baseline}",
                 heatmap(rows, columns, cells, "cmp-heatmap"),
-                note="* marks changes whose 95% CI excludes zero.",
+                note="* marks changes significant after adjustment.",
             ),
         ],
     )

@@ -20,10 +20,15 @@ class Paragraph:
 
 @dataclass
 class Table:
+    """A table; `note` may hold several lines (warnings), each printed on its own line."""
+
     title: str
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
+
+    def note_lines(self) -> list[str]:
+        return [line for line in self.note.splitlines() if line.strip()]
 
 
 @dataclass
@@ -68,8 +73,7 @@ def to_markdown(doc: Document) -> str:
                 out.append("|" + "---|" * len(block.headers))
                 out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
                 out.append("")
-                if block.note:
-                    out += [f"_{block.note}_", ""]
+                out += [line for note in block.note_lines() for line in (f"_{note}_", "")]
             else:
                 out += [f"_Figure: {block.title} (in the HTML report)._", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -111,8 +115,7 @@ def to_html(doc: Document) -> str:
                 for row in block.rows:
                     out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
                 out.append("</table>")
-                if block.note:
-                    out.append(f'<p class="note">{e(block.note)}</p>')
+                out += [f'<p class="note">{e(note)}</p>' for note in block.note_lines()]
             else:
                 out.append(f"<figure><figcaption>{e(block.title)}</figcaption>")
                 out.append(block.svg)  # produced by matplotlib, not by user input

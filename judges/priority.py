@@ -1,236 +1,272 @@
-"""Value priority per value system: a Bradley–Terry model fitted with choix, with bootstrap CIs.
+"""Value priority per value system: Bradley–Terry strengths with jackknife intervals over tasks.
 
-Each scored episode is one contest between its task's two values: the value whose pole scored
-higher wins, equal scores are a tie worth half a win to each. Strengths are the maximum-
-likelihood fit (choix's iterative Luce spectral ranking) to the contests plus a weak symmetric
-prior: every value plays `prior` virtual games in all, spread over the other values of its
-component and half of them won. So a value that won its only contest gets a finite, shrunken
-strength rather than infinity, and a run whose every contest went the other way gets exactly
-the opposite strengths. Systems with few tasks are flagged as well.
+Each decisive scored episode (leaning a or b) is one contest between its task's two values,
+won by the value whose pole scored higher. Ties, `mixed` (both poles supported) and `neither`
+(no pole supported) episodes reveal no order between the values: they are counted per value
+and reported beside the strengths, not folded into the fit as half wins.
 
-Strengths are log-odds: value i beats value j with probability 1 / (1 + exp(s_j - s_i)). They
-are centred to mean zero within each connected component of the comparison graph; values in
-different components were never compared, directly or through others, so their strengths are
-not comparable and the report lists the components instead of pretending they are.
+Strengths are the maximum-likelihood fit (choix's iterative Luce spectral ranking) to the
+contests plus a weak symmetric prior: every value plays `prior` virtual games in all, spread
+over the other values of its component and half of them won, so a value that won its only
+contest gets a finite, shrunken strength. Strengths are log-odds (value i beats value j with
+probability 1 / (1 + exp(s_j - s_i))), centred to mean zero within each connected component of
+the comparison graph; values in different components were never compared, so the report lists
+the components instead of pretending their strengths are comparable.
+
+Intervals: the fit is repeated with each task left out (one batched Newton solve for all of
+them, started from the full fit), giving delete-one-task jackknife standard errors; intervals
+and the test of "strength zero" use Student-t quantiles with (the value's tasks - 1) degrees of
+freedom. The tests of all values of a report form one family (Holm by default). A system whose
+no value's strength is significant has no detectable priority profile (`degenerate`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
-
 import choix
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from judges.adherence import Leanings
 from judges.episodes import EpisodeRow
-from judges.stats import Estimate, Settings, estimate, percentile_interval, resample_indices
+from judges.stats import (
+    Estimate,
+    Settings,
+    Test,
+    apply_family,
+    estimate,
+    jackknife_intervals,
+    make_test,
+)
+from judges.table import SystemTable, system_tables
+
+STRENGTH_TEST = "jackknife t test of strength 0"
 
 
-@dataclass(frozen=True)
-class Contest:
-    """One scored episode seen as a match: 1.0 when `first` won, 0.0 when `second` did."""
+def virtual_games(played: np.ndarray, prior: float) -> np.ndarray:
+    """The prior as a win matrix: `prior / (2 (n - 1))` wins each way between played values.
 
-    task_id: str
-    first: str
-    second: str
-    outcome: float
-
-
-def contests(rows: list[EpisodeRow]) -> list[Contest]:
-    found = []
-    for row in rows:
-        if not row.scored:
-            continue
-        a, b = row.scores["a"], row.scores["b"]
-        outcome = 1.0 if a > b else 0.0 if b > a else 0.5
-        found.append(Contest(row.task_id, row.values["a"], row.values["b"], outcome))
-    return found
-
-
-def win_matrix(contests: list[Contest], values: list[str]) -> np.ndarray:
-    """`m[i, j]`: how often value i beat value j; a tie is half a win each way."""
-    index = {v: i for i, v in enumerate(values)}
-    m = np.zeros((len(values), len(values)))
-    for c in contests:
-        i, j = index[c.first], index[c.second]
-        m[i, j] += c.outcome
-        m[j, i] += 1 - c.outcome
-    return m
+    `played` is (values,) or (batch, values); the result has one more trailing axis.
+    """
+    played = np.asarray(played, dtype=bool)
+    n = played.sum(-1)[..., None, None]
+    pairs = played[..., :, None] & played[..., None, :] & ~np.eye(played.shape[-1], dtype=bool)
+    return pairs * (prior / (2 * np.maximum(n - 1, 1)))
 
 
 def fit_strengths(
     wins: np.ndarray, prior: float, init: np.ndarray | None = None, tol: float = 1e-8
 ) -> np.ndarray:
-    """Bradley–Terry strengths from a win matrix with `prior` virtual games, centred to zero."""
+    """Bradley–Terry strengths of one win matrix with `prior` virtual games, centred (choix)."""
     n = len(wins)
     if n < 2 or not wins.any():
         return np.zeros(n)
-    virtual = prior / (2 * (n - 1)) * (1 - np.eye(n))  # a virtual half-win each way per pair
+    virtual = virtual_games(np.ones(n, dtype=bool), prior)
     params = choix.ilsr_pairwise_dense(wins + virtual, initial_params=init, tol=tol)
     return params - params.mean()
+
+
+def fit_batch(
+    wins: np.ndarray,
+    prior: float,
+    init: np.ndarray | None = None,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> np.ndarray:
+    """Bradley–Terry strengths of a batch of win matrices (batch, values, values) at once.
+
+    Newton's method on the log-likelihood plus the prior, every matrix in one vectorised
+    step, started from `init` (batch, values) when given. Values with no game in a matrix are
+    NaN there; the others are centred to mean zero. Agrees with `fit_strengths` to solver
+    tolerance (tested).
+    """
+    wins = np.asarray(wins, dtype=float)
+    batch, n, _ = wins.shape
+    played = (wins.sum(1) + wins.sum(2)) > 0
+    total = wins + virtual_games(played, prior)
+    games = total + np.swapaxes(total, 1, 2)
+    won = total.sum(2)
+    s = np.zeros((batch, n)) if init is None else np.where(played, np.nan_to_num(init), 0.0)
+    eye = np.eye(n)
+    both = played[:, :, None] & played[:, None, :]
+    count = np.maximum(played.sum(1), 1)[:, None, None]
+    for _ in range(max_iter):
+        p = 1 / (1 + np.exp(s[:, None, :] - s[:, :, None]))  # p[b, i, j] = P(i beats j)
+        grad = won - (games * p).sum(2)
+        w = games * p * (1 - p)
+        # Hessian of the log-likelihood, made invertible: identity rows for unplayed values,
+        # and -11'/n on the played block to pin the free translation.
+        hess = w - eye * w.sum(2)[:, :, None] - eye * ~played[:, :, None] - both / count
+        step = np.linalg.solve(hess, -grad[..., None])[..., 0]
+        step[~played] = 0
+        s = s + step
+        if np.abs(step).max(initial=0) < tol:
+            break
+    centre = np.where(played, s, 0.0).sum(1, keepdims=True) / count[:, :, 0]
+    return np.where(played, s - centre, np.nan)
 
 
 class ValueStrength(BaseModel):
     value: str
     strength: Estimate
+    test: Test
     component: int | None
     contests: int
     wins: float
-    tasks: int
+    tasks: int = Field(description="Tasks with at least one contest of this value.")
+    leanings: Leanings = Field(default_factory=Leanings)
 
 
 class SystemPriority(BaseModel):
     value_system: str
     tasks: int
     contests: int
+    not_contests: int = Field(
+        default=0, description="Scored episodes leaning mixed, neither or tie: not in the fit."
+    )
     components: list[list[str]]
     values: list[ValueStrength]
     too_little_data: bool
+    degenerate: bool = Field(
+        default=False, description="No value's strength differs significantly from zero."
+    )
     flags: list[str]
 
 
-def components(contests: list[Contest]) -> list[list[str]]:
-    """Connected components of the comparison graph, largest first."""
+def components(wins: np.ndarray, values: list[str]) -> list[list[int]]:
+    """Connected components (value indices) of the comparison graph, largest first."""
     graph = nx.Graph()
-    graph.add_edges_from((c.first, c.second) for c in contests)
+    i, j = np.nonzero(wins + wins.T)
+    graph.add_edges_from(zip(i.tolist(), j.tolist(), strict=True))
     found = [sorted(c) for c in nx.connected_components(graph)]
-    return sorted(found, key=lambda c: (-len(c), c))
+    return sorted(found, key=lambda c: (-len(c), [values[k] for k in c]))
 
 
-def fit_components(
-    groups: list[list[int]],
-    wins: np.ndarray,
-    prior: float,
-    init: np.ndarray | None = None,
-    tol: float = 1e-8,
-) -> np.ndarray:
-    """Strengths fitted separately in each component (NaN for values with no contest here).
-
-    Only values that take part in some contest are fitted, so a bootstrap resample that lost a
-    value reports it as undefined instead of as an average value.
-    """
+def fit_components(groups: list[list[int]], wins: np.ndarray, prior: float) -> np.ndarray:
+    """The full-data fit, separately in each component (NaN for values with no contest)."""
     out = np.full(len(wins), np.nan)
-    played = (wins.sum(0) + wins.sum(1)) > 0
     for group in groups:
-        members = [v for v in group if played[v]]
-        if members:
-            start = init[members] if init is not None and np.isfinite(init[members]).all() else None
-            out[members] = fit_strengths(wins[np.ix_(members, members)], prior, start, tol)
+        out[group] = fit_strengths(wins[np.ix_(group, group)], prior)
     return out
 
 
-BOOTSTRAP_TOL = 1e-4  # L1 change of all strengths between iterations; far below any CI's width
-
-
-def bootstrap_strengths(
-    groups: list[list[int]],
-    per_task: np.ndarray,
-    idx: np.ndarray,
-    prior: float,
-    init: np.ndarray | None = None,
+def jackknife_strengths(
+    groups: list[list[int]], per_task: np.ndarray, point: np.ndarray, prior: float
 ) -> np.ndarray:
-    """Strength draws (resamples x values) for the task resamples in the rows of `idx`.
-
-    `per_task[t]` is task t's win matrix, so a resample's matrix is a sum of whole tasks.
-    Resamples drawing the same tasks the same number of times share one fit, and fits start
-    from `init` (the full-data estimate), which keeps a thousand resamples quick.
-    """
-    fits: dict[bytes, np.ndarray] = {}
-    draws = np.empty((len(idx), per_task.shape[1]))
-    for r, row in enumerate(idx):
-        counts = np.bincount(row, minlength=len(per_task))
-        key = counts.tobytes()
-        if key not in fits:
-            wins = np.tensordot(counts, per_task, axes=1)
-            fits[key] = fit_components(groups, wins, prior, init, BOOTSTRAP_TOL)
-        draws[r] = fits[key]
-    return draws
+    """Tasks x values: the strengths refitted with each task left out, per component."""
+    T, V, _ = per_task.shape
+    out = np.full((T, V), np.nan)
+    total = per_task.sum(0)
+    for group in groups:
+        ix = np.ix_(range(T), group, group)
+        left_out = total[np.ix_(group, group)][None] - per_task[ix]
+        init = np.broadcast_to(point[group], (T, len(group)))
+        out[:, group] = fit_batch(left_out, prior, init)
+    return out
 
 
-def group_by_task(contests: list[Contest]) -> tuple[list[str], list[list[Contest]]]:
-    grouped: dict[str, list[Contest]] = defaultdict(list)
-    for c in contests:
-        grouped[c.task_id].append(c)
-    tasks = sorted(grouped)
-    return tasks, [grouped[t] for t in tasks]
+def value_tasks(per_task: np.ndarray) -> np.ndarray:
+    """Per value: the tasks where it took part in at least one contest."""
+    return ((per_task.sum(2) + per_task.sum(1)) > 0).sum(0)
 
 
-def system_priority(system: str, rows: list[EpisodeRow], settings: Settings) -> SystemPriority:
-    found = contests(rows)
-    tasks, by_task = group_by_task(found)
-    values = sorted({v for r in rows for v in r.values.values()})
-    groups = components(found)
-    index = {v: i for i, v in enumerate(values)}
-    groups_ix = [[index[v] for v in group] for group in groups]
-    per_task = np.array([win_matrix(cs, values) for cs in by_task]).reshape(
-        len(tasks), len(values), len(values)
-    )
-    point = fit_components(groups_ix, per_task.sum(0), settings.prior)
-    if tasks:
-        idx = resample_indices(len(tasks), settings.resamples, settings.rng("priority", system))
-        draws = bootstrap_strengths(groups_ix, per_task, idx, settings.prior, point)
+def strength_fit(
+    per_task: np.ndarray, values: list[str], settings: Settings
+) -> tuple[list[list[int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Components, point strengths, interval bounds, p-values and tasks per value."""
+    total = per_task.sum(0)
+    groups = components(total, values)
+    point = fit_components(groups, total, settings.prior)
+    tasks = value_tasks(per_task)
+    if len(per_task) >= 2:
+        replicates = jackknife_strengths(groups, per_task, point, settings.prior)
+        low, high, p, _ = jackknife_intervals(point, replicates, tasks - 1, settings.level)
     else:
-        draws = np.full((1, len(values)), np.nan)
-    low, high = percentile_interval(draws, settings.level)
+        low = high = p = np.full(len(values), np.nan)
+    return groups, point, low, high, p, tasks
+
+
+def system_priority(table: SystemTable, settings: Settings) -> SystemPriority:
+    """One system's strengths; their tests are adjusted as a family by `priorities`."""
+    per_task = table.win_matrices()
+    values = table.values
+    groups, point, low, high, p, tasks = strength_fit(per_task, values, settings)
+    total = per_task.sum(0)
+    counts = table.leaning_counts()
     component_of = {v: k for k, group in enumerate(groups) for v in group}
-    rows_out = []
+    rows = []
     for j, value in enumerate(values):
-        mine = [c for c in found if value in (c.first, c.second)]
-        rows_out.append(
+        leanings = Leanings(**{k: int(c[j]) for k, c in counts.items()})
+        rows.append(
             ValueStrength(
                 value=value,
                 strength=estimate(point[j], low[j], high[j]),
-                component=component_of.get(value),
-                contests=len(mine),
-                wins=sum(c.outcome if c.first == value else 1 - c.outcome for c in mine),
-                tasks=len({c.task_id for c in mine}),
+                test=make_test(STRENGTH_TEST, int(tasks[j]), p[j], settings),
+                component=component_of.get(j),
+                contests=int(total[j].sum() + total[:, j].sum()),
+                wins=float(total[j].sum()),
+                tasks=int(tasks[j]),
+                leanings=leanings,
             )
         )
-    rows_out.sort(key=lambda v: (v.component is None, v.component or 0, -(v.strength.value or 0)))
-    return SystemPriority(
-        value_system=system,
-        tasks=len(tasks),
-        contests=len(found),
-        components=groups,
-        values=rows_out,
-        too_little_data=len(tasks) < settings.min_tasks,
-        flags=priority_flags(len(tasks), groups, values, component_of, rows_out, settings),
+    rows.sort(key=lambda v: (v.component is None, v.component or 0, -(v.strength.value or 0)))
+    decisive = int(total.sum())
+    scored = int(table.scored.sum())
+    task_count = int(np.isin(np.arange(len(table.tasks)), table.task[table.scored]).sum())
+    result = SystemPriority(
+        value_system=table.system,
+        tasks=task_count,
+        contests=decisive,
+        not_contests=scored - decisive,
+        components=[[values[k] for k in g] for g in groups],
+        values=rows,
+        too_little_data=all(v.test.too_little_data for v in rows),
+        flags=[],
     )
+    return result
 
 
-def priority_flags(
-    tasks: int,
-    groups: list[list[str]],
-    values: list[str],
-    component_of: dict[str, int],
-    rows: list[ValueStrength],
-    settings: Settings,
-) -> list[str]:
+def finish(system: SystemPriority, settings: Settings) -> None:
+    """After the family adjustment: the degenerate verdict and the flags."""
+    tested = [v for v in system.values if not v.test.too_little_data]
+    system.degenerate = bool(tested) and not any(v.test.significant for v in tested)
+    system.flags = priority_flags(system, settings)
+
+
+def priority_flags(system: SystemPriority, settings: Settings) -> list[str]:
     flags = []
-    if tasks < settings.min_tasks:
+    if system.too_little_data:
         flags.append(
-            f"too little data: {tasks} task(s) with a scored episode "
-            f"(fewer than {settings.min_tasks}); strengths are shrunk towards zero"
+            f"too little data: no value has {settings.min_tasks} or more tasks with a contest; "
+            "strengths are shown, no value is tested"
         )
-    if len(groups) > 1:
+    elif system.degenerate:
+        flags.append("no value's strength differs from zero: no priority profile detected")
+    if system.not_contests:
         flags.append(
-            f"the comparison graph has {len(groups)} components; "
+            f"{system.not_contests} scored episode(s) leaned mixed, neither or tie and are not "
+            "in the fit"
+        )
+    if len(system.components) > 1:
+        flags.append(
+            f"the comparison graph has {len(system.components)} components; "
             "strengths compare only within a component"
         )
-    single = [v.value for v in rows if v.tasks == 1]
+    single = [v.value for v in system.values if v.tasks == 1]
     if single:
-        flags.append(
-            f"in one task only: {', '.join(single)}; their intervals show only how the other "
-            "tasks vary"
-        )
-    never = [v for v in values if v not in component_of]
+        flags.append(f"in one task only: {', '.join(single)}; no interval")
+    never = [v.value for v in system.values if v.component is None]
     if never:
-        flags.append(f"never compared in a scored episode: {', '.join(never)}")
+        flags.append(f"never in a decisive contest: {', '.join(never)}")
     return flags
 
 
-def priorities(rows: list[EpisodeRow], settings: Settings) -> list[SystemPriority]:
-    systems = sorted({r.value_system for r in rows})
-    return [system_priority(s, [r for r in rows if r.value_system == s], settings) for s in systems]
+def priorities(
+    rows: list[EpisodeRow], settings: Settings, procedural: dict[str, str] | None = None
+) -> list[SystemPriority]:
+    """Every system's strengths, the strength tests of the whole run adjusted as one family."""
+    found = [system_priority(table, settings) for table in system_tables(rows, procedural)]
+    apply_family([v.test for s in found for v in s.values], settings)
+    for system in found:
+        finish(system, settings)
+    return found

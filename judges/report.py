@@ -1,8 +1,8 @@
 """Run reports: per-episode pole scores, value adherence and priority, judge quality, coverage.
 
-Adherence follows the published method (a value's score is the mean of its pole scores over the
-episodes where it is a pole; a system's is the mean over its values), with task-bootstrap
-confidence intervals; priority is a Bradley–Terry fit per value system (see `priority`). Every
+Adherence follows the published method (a value's score is the mean of its pole scores, each
+task counted once; a system's is the mean over its values) with intervals over tasks (see
+`adherence`); priority is a Bradley–Terry fit per value system (see `priority`). Every
 episode counts, whatever its end status, and coverage says how many ended which way and how many
 the judge could score, so a harness that errors a lot cannot look good by losing its hard
 episodes.
@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from judges.adherence import Coverage, adherence
+from judges.adherence import Coverage, Leanings, RoleAdherence, adherence
 from judges.agreement import JudgeStats, judge_stats
 from judges.episodes import EpisodeRow, episode_rows, leaning
 from judges.priority import SystemPriority, priorities
-from judges.stats import Estimate, Settings
+from judges.stats import Estimate, Settings, methods_text
 from judges.verdict import LEANINGS, Judgment
 from trajectories.schema import STATUSES, Trajectory
 
@@ -33,6 +33,12 @@ class ValueRow(BaseModel):
     episodes: int = Field(description="Episodes where the value is a pole, scored or not.")
     tasks: int
     coverage: Coverage
+    leanings: Leanings = Field(default_factory=Leanings)
+    by_role: list[RoleAdherence] = Field(
+        default_factory=list,
+        description="Adherence where the value was the procedural pole, the discretion pole, "
+        "or in a task with no written default.",
+    )
 
 
 class SystemRow(BaseModel):
@@ -43,6 +49,10 @@ class SystemRow(BaseModel):
     episodes: int
     tasks: int
     coverage: Coverage
+    procedural_pull: Estimate = Field(default_factory=lambda: Estimate(value=None))
+    procedural_tasks: int = 0
+    no_default_tasks: int = 0
+    unknown_role_tasks: int = 0
 
 
 class RunReport(BaseModel):
@@ -58,6 +68,7 @@ class RunReport(BaseModel):
     leaning: dict[str, int]
     judge_stats: JudgeStats | None = None
     settings: Settings = Field(default_factory=Settings)
+    methods: str = ""
 
 
 def build_report(
@@ -67,10 +78,12 @@ def build_report(
     trajectories: Sequence[Trajectory],
     judgments: dict[str, Judgment],
     settings: Settings | None = None,
+    procedural: dict[str, str] | None = None,
 ) -> RunReport:
+    """`procedural` maps task ids to their procedural value's name or "none" (see `table`)."""
     settings = settings or Settings()
     rows = episode_rows(list(trajectories), judgments)
-    value_stats, system_stats = adherence(rows, settings)
+    value_stats, system_stats = adherence(rows, settings, procedural)
     values = [
         ValueRow(
             value_system=v.value_system,
@@ -80,6 +93,8 @@ def build_report(
             episodes=v.coverage.episodes,
             tasks=v.tasks,
             coverage=v.coverage,
+            leanings=v.leanings,
+            by_role=v.by_role,
         )
         for v in value_stats
     ]
@@ -92,6 +107,10 @@ def build_report(
             episodes=s.coverage.episodes,
             tasks=s.tasks,
             coverage=s.coverage,
+            procedural_pull=s.procedural_pull,
+            procedural_tasks=s.procedural_tasks,
+            no_default_tasks=s.no_default_tasks,
+            unknown_role_tasks=s.unknown_role_tasks,
         )
         for s in system_stats
     ]
@@ -103,7 +122,7 @@ def build_report(
         episodes=rows,
         values=values,
         systems=systems,
-        priorities=priorities(rows, settings),
+        priorities=priorities(rows, settings, procedural),
         coverage={status: sum(1 for r in rows if r.status == status) for status in STATUSES},
         outcomes={
             o: sum(1 for r in rows if r.outcome == o) for o in ("scored", "unscorable", "unjudged")
@@ -111,4 +130,5 @@ def build_report(
         leaning={side: sum(1 for r in rows if r.leaning == side) for side in LEANINGS},
         judge_stats=judge_stats(mine, settings),
         settings=settings,
+        methods=methods_text(settings),
     )

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from judges.document import Document, Figure, Paragraph, Section, Table, interval, number
+from judges.adherence import Coverage, Leanings
+from judges.document import (
+    Document,
+    Figure,
+    Paragraph,
+    Section,
+    Table,
+    interval,
+    number,
+    p_value,
+)
 from judges.plots import Point, interval_chart
 from judges.priority import SystemPriority
 from judges.report import RunReport
-from judges.stats import Settings
+from judges.stats import Settings, Test, methods_text
+from judges.table import ROLES
 
 
 def _coverage_text(report: RunReport) -> str:
     statuses = ", ".join(f"{k} {n}" for k, n in report.coverage.items())
     outcomes = ", ".join(f"{k} {n}" for k, n in report.outcomes.items())
-    return f"{len(report.episodes)} episodes - end status: {statuses}; judgments: {outcomes}."
+    leaning = ", ".join(f"{k} {n}" for k, n in report.leaning.items())
+    return (
+        f"{len(report.episodes)} episodes - end status: {statuses}; judgments: {outcomes}; "
+        f"leaning: {leaning}."
+    )
 
 
 def _statuses(counts: dict[str, int]) -> str:
@@ -20,18 +35,35 @@ def _statuses(counts: dict[str, int]) -> str:
 
 
 def settings_text(s: Settings) -> str:
-    return (
-        f"Intervals are {s.level:.0%} percentile bootstraps over tasks ({s.resamples} resamples, "
-        f"seed {s.seed}); Bradley–Terry strengths are fitted with choix with a prior of "
-        f"{s.prior:g} virtual game(s) per value, half of them won; systems with fewer than "
-        f"{s.min_tasks} tasks are flagged."
-    )
+    return methods_text(s)
+
+
+def unjudged_text(c: Coverage) -> str:
+    """What a mean leaves out: `12 (1 unscorable, 2 unjudged)`."""
+    parts = [f"{n} {k}" for k, n in (("unscorable", c.unscorable), ("unjudged", c.unjudged)) if n]
+    return f"{c.scored}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def leanings_text(lean: Leanings) -> str:
+    return f"{lean.won}/{lean.lost}/{lean.mixed}/{lean.neither}/{lean.tie}"
+
+
+LEANINGS_HEADER = "won/lost/mixed/neither/tie"
 
 
 def adherence_section(report: RunReport) -> Section:
     values = Table(
         "Value adherence (mean pole score, 0-10)",
-        ["system", "value", "adherence [95% CI]", "tasks", "episodes", "scored", "not finished"],
+        [
+            "system",
+            "value",
+            "adherence [95% CI]",
+            "tasks",
+            "episodes",
+            "scored (not scored)",
+            LEANINGS_HEADER,
+            "not finished",
+        ],
         [
             [
                 v.value_system,
@@ -39,15 +71,18 @@ def adherence_section(report: RunReport) -> Section:
                 interval(v.ci),
                 str(v.tasks),
                 str(v.episodes),
-                str(v.coverage.scored),
+                unjudged_text(v.coverage),
+                leanings_text(v.leanings),
                 _statuses(v.coverage.statuses),
             ]
             for v in report.values
         ],
+        note="Each task counts once (the mean of its samples). Unscorable and unjudged episodes "
+        "are not in the mean; they are counted beside it.",
     )
     systems = Table(
         "System adherence (mean over the system's values)",
-        ["system", "adherence [95% CI]", "values", "tasks", "episodes", "scored"],
+        ["system", "adherence [95% CI]", "values", "tasks", "episodes", "scored (not scored)"],
         [
             [
                 s.value_system,
@@ -55,7 +90,7 @@ def adherence_section(report: RunReport) -> Section:
                 str(s.values),
                 str(s.tasks),
                 str(s.episodes),
-                str(s.coverage.scored),
+                unjudged_text(s.coverage),
             ]
             for s in report.systems
         ],
@@ -65,7 +100,54 @@ def adherence_section(report: RunReport) -> Section:
         "Value profile",
         interval_chart({report.run_id: points}, "adherence (0-10)", "profile", (0, 10)),
     )
-    return Section("Value adherence", [values, systems, figure])
+    return Section("Value adherence", [values, systems, *procedural_tables(report), figure])
+
+
+def procedural_tables(report: RunReport) -> list[Table]:
+    """Each system's procedural pull, and adherence by the side of the written rule."""
+    if not any(v.by_role for v in report.values):
+        return []
+    pull = Table(
+        "Procedural pull per system (tasks' metadata.procedural_pole)",
+        ["system", "procedural pull [95% CI]", "tasks with a default", "without", "unrecorded"],
+        [
+            [
+                s.value_system,
+                interval(s.procedural_pull, signed=True),
+                str(s.procedural_tasks),
+                str(s.no_default_tasks),
+                str(s.unknown_role_tasks),
+            ]
+            for s in report.systems
+        ],
+        note="Per task with a written default: the procedural pole's score minus the other "
+        "pole's, averaged over tasks. A pull near the spread of the whole profile says the "
+        "profile is a compliance effect rather than a value priority.",
+    )
+    sides = Table(
+        "Value adherence by procedural side",
+        ["system", "value", *(f"{role} [95% CI] (tasks)" for role in ROLES)],
+        [
+            [
+                v.value_system,
+                v.value,
+                *(
+                    next(
+                        (
+                            f"{interval(r.adherence)} ({r.tasks})"
+                            for r in v.by_role
+                            if r.role == role
+                        ),
+                        "-",
+                    )
+                    for role in ROLES
+                ),
+            ]
+            for v in report.values
+            if v.by_role
+        ],
+    )
+    return [pull, sides]
 
 
 def priority_rows(system: SystemPriority) -> list[list[str]]:
@@ -74,7 +156,9 @@ def priority_rows(system: SystemPriority) -> list[list[str]]:
             system.value_system,
             v.value,
             interval(v.strength, signed=True),
-            f"{number(v.wins, 1)} / {v.contests}",
+            significance(v.test),
+            f"{number(v.wins, 0)} / {v.contests}",
+            leanings_text(v.leanings),
             str(v.tasks),
             "-" if v.component is None else str(v.component + 1),
         ]
@@ -82,29 +166,48 @@ def priority_rows(system: SystemPriority) -> list[list[str]]:
     ]
 
 
+def significance(test: Test) -> str:
+    """`0.012 *` (adjusted p, starred when significant), or why there is no test."""
+    if test.too_little_data:
+        return "too little data"
+    if test.p_adjusted is None:
+        return "-"
+    return p_value(test.p_adjusted) + (" *" if test.significant else "")
+
+
 def priority_section(report: RunReport) -> Section:
     rows = [row for system in report.priorities for row in priority_rows(system)]
     flags = [f"{p.value_system}: {flag}" for p in report.priorities for flag in p.flags]
     table = Table(
         "Bradley–Terry strength per value (log-odds; centred within each component)",
-        ["system", "value", "strength [95% CI]", "wins / contests", "tasks", "component"],
+        [
+            "system",
+            "value",
+            "strength [95% CI]",
+            "adjusted p",
+            "wins / contests",
+            LEANINGS_HEADER,
+            "tasks",
+            "component",
+        ],
         rows,
-        note="; ".join(flags),
+        note="\n".join(flags),
     )
     points = [
-        Point(f"{p.value_system}: {v.value}", v.strength, p.too_little_data)
+        Point(f"{p.value_system}: {v.value}", v.strength, p.too_little_data or p.degenerate)
         for p in report.priorities
         for v in p.values
     ]
     figure = Figure(
         "Bradley–Terry strengths per system",
         interval_chart({report.run_id: points}, "strength (log-odds)", "strengths"),
-        note="'?' marks systems with too little data.",
+        note="'?' marks systems with too little data or no detectable profile.",
     )
     intro = Paragraph(
-        "Each scored episode is a contest between its task's two values: the higher pole score "
-        "wins, equal scores are half a win each. Value i beats value j with probability "
-        "1 / (1 + exp(s_j - s_i))."
+        "Each decisive scored episode (leaning A or B) is a contest between its task's two "
+        "values, won by the higher pole score; mixed, neither and tied episodes reveal no order "
+        "and are counted beside the fit, not in it. Value i beats value j with probability "
+        "1 / (1 + exp(s_j - s_i)). * marks strengths that differ from zero after adjustment."
     )
     return Section("Value priority", [intro, table, figure])
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from envs.task import Task
 from judges.adherence import Coverage
-from judges.compare import RunInfo
+from judges.compare import RunInfo, leaning_counts
 from judges.episodes import EpisodeRow, episode_rows
 from judges.report import RunReport, build_report
 from judges.spec import checkpoint_scorer
@@ -37,24 +37,55 @@ class ScoredRun:
     def rows(self) -> list[EpisodeRow]:
         return episode_rows(self.trajectories, self.judgments)
 
+    @property
+    def procedural(self) -> dict[str, str]:
+        return procedural_values(self.tasks)
+
     def report(self, settings: Settings | None = None) -> RunReport:
         c = self.config
         return build_report(
-            c.run_id, c.harness, self.judge, self.trajectories, self.judgments, settings
+            c.run_id,
+            c.harness,
+            self.judge,
+            self.trajectories,
+            self.judgments,
+            settings,
+            self.procedural,
         )
 
     def info(self, label: str | None = None) -> RunInfo:
-        c = self.config
+        c, h = self.config, self.config.harness_config
+        rows = self.rows
         return RunInfo(
             label=label or c.run_id,
             path=str(self.path),
             harness=c.harness,
             model=c.model.model if c.model else None,
             skills=sorted(s.label for s in c.skills),
-            system_prompt=c.harness_config.system_prompt,
+            system_prompt=h.system_prompt,
             condition=c.condition,
-            coverage=Coverage.of(self.rows),
+            temperature=h.temperature,
+            max_steps=h.max_steps,
+            timeout_s=h.timeout_s,
+            counterbalance=c.counterbalance,
+            sandbox=c.sandbox,
+            valuegym_version=c.valuegym_version,
+            seed=c.seed,
+            coverage=Coverage.of(rows),
+            leaning=leaning_counts(rows),
         )
+
+
+def procedural_values(tasks: list[Task]) -> dict[str, str]:
+    """Task id -> the name of the value on the written-rule side, or "none" (tasks that say)."""
+    found = {}
+    for task in tasks:
+        pole = task.metadata.get("procedural_pole")
+        if pole == "none":
+            found[task.id] = "none"
+        elif pole in task.poles:
+            found[task.id] = task.poles[pole].value.name
+    return found
 
 
 def load_scored_run(run_dir: Path, judge: str = CHECKPOINT) -> ScoredRun:

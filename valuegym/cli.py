@@ -11,7 +11,16 @@ from rich.console import Console
 
 from envs.task import Task
 from envs.values import bundled_value_systems
-from valuegym.cli_analysis import compare, judge_app
+from valuegym.cli_analysis import (
+    DEFAULT_RESAMPLES,
+    Correction,
+    CorrectionOption,
+    MinTasksOption,
+    ResamplesOption,
+    SeedOption,
+    compare,
+    judge_app,
+)
 from valuegym.cli_import import import_app
 from valuegym.cli_new import new_app
 from valuegym.cli_sandbox import sandbox_app, sandbox_problem
@@ -409,13 +418,15 @@ def report(
     html: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report.")
     ] = None,
-    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for CIs.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    resamples: ResamplesOption = DEFAULT_RESAMPLES,
+    seed: SeedOption = 0,
+    correction: CorrectionOption = Correction.holm,
+    min_tasks: MinTasksOption = 6,
 ) -> None:
     """Scores, value adherence and priority with confidence intervals, and coverage of a run."""
     from valuegym.cli_analysis import report_run
 
-    report_run(run_dir, judge, as_json, markdown, html, resamples, seed)
+    report_run(run_dir, judge, as_json, markdown, html, resamples, seed, correction, min_tasks)
 
 
 @app.command()

@@ -7,6 +7,7 @@ can follow `judge` directly while `calibrate` stays a subcommand.
 from __future__ import annotations
 
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -27,6 +28,9 @@ from valuegym.cli_selection import (
 from valuegym.selection import SelectionError
 
 console = Console(stderr=True, soft_wrap=True)
+
+# judges.stats.DEFAULT_RESAMPLES, repeated so the CLI starts without importing scipy (tested)
+DEFAULT_RESAMPLES = 9999
 
 
 class DefaultToScore(TyperGroup):
@@ -54,9 +58,30 @@ EndpointsOption = Annotated[
     Path | None, typer.Option("--endpoints", help="The endpoints file (see `valuegym serve`).")
 ]
 ResamplesOption = Annotated[
-    int, typer.Option("--resamples", min=1, help="Bootstrap resamples for confidence intervals.")
+    int,
+    typer.Option(
+        "--resamples",
+        min=99,
+        help="Random sign patterns per permutation test where exact enumeration has more.",
+    ),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resampling.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random permutations.")]
+
+
+class Correction(StrEnum):
+    holm = "holm"
+    bh = "bh"
+
+
+CorrectionOption = Annotated[
+    Correction,
+    typer.Option(
+        "--correction", help="Adjustment across a report's values: Holm or Benjamini-Hochberg."
+    ),
+]
+MinTasksOption = Annotated[
+    int, typer.Option("--min-tasks", min=2, help="Fewer tasks than this: no test, too little data.")
+]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -277,10 +302,12 @@ def _write(path: Path | None, text: str) -> None:
         console.print(f"wrote {path}", highlight=False)
 
 
-def _settings(resamples: int, seed: int):
+def _settings(resamples: int, seed: int, correction: str = "holm", min_tasks: int = 6):
     from judges.stats import Settings
 
-    return Settings(resamples=resamples, seed=seed)
+    return Settings(
+        resamples=resamples, seed=seed, correction=Correction(correction).value, min_tasks=min_tasks
+    )
 
 
 def report_run(
@@ -291,6 +318,8 @@ def report_run(
     html: Path | None,
     resamples: int,
     seed: int,
+    correction: str = "holm",
+    min_tasks: int = 6,
 ) -> None:
     """The body of `valuegym report`: tables on the terminal, or JSON, plus optional files."""
     from judges.document import to_html, to_markdown
@@ -304,7 +333,7 @@ def report_run(
         run = load_scored_run(run_dir, judge_key(judge))
     except (NoRun, MissingJudgments, JudgeSpecError) as exc:
         _fail(str(exc))
-    result = run.report(_settings(resamples, seed))
+    result = run.report(_settings(resamples, seed, correction, min_tasks))
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -325,8 +354,10 @@ def compare(
         Path | None, typer.Option("--html", help="Write the self-contained HTML report here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    resamples: ResamplesOption = 1000,
+    resamples: ResamplesOption = DEFAULT_RESAMPLES,
     seed: SeedOption = 0,
+    correction: CorrectionOption = Correction.holm,
+    min_tasks: MinTasksOption = 6,
 ) -> None:
     """Paired comparison of runs on the same tasks: value changes, priority shifts, harness pull."""
     from judges.compare import build_compare
@@ -345,7 +376,10 @@ def compare(
         _fail(str(exc))
     labels = run_labels(runs)
     pairs = [(run.info(label), run.rows) for run, label in zip(loaded, labels, strict=True)]
-    result = build_compare(pairs, key, _settings(resamples, seed))
+    procedural = {k: v for run in reversed(loaded) for k, v in run.procedural.items()}
+    result = build_compare(
+        pairs, key, _settings(resamples, seed, correction, min_tasks), procedural
+    )
     document = compare_document(result)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))

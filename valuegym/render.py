@@ -23,8 +23,8 @@ def print_document(document: Document, console: Console) -> None:
                 for row in block.rows:
                     table.add_row(*row)
                 console.print(table)
-                if block.note:
-                    console.print(block.note, style="yellow", highlight=False)
+                for note in block.note_lines():
+                    console.print(note, style="yellow", highlight=False)
 
 
 def print_report(report: RunReport, console: Console, episodes: bool = True) -> None:

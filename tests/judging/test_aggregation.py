@@ -1,4 +1,8 @@
-"""Aggregation on synthetic judgments with known ground truth: adherence, CIs, Bradley–Terry."""
+"""Aggregation on synthetic judgments with known ground truth: adherence, priority, compare.
+
+The statistics' false-positive rates and coverage are measured at scale by
+`benchmarks/validity.py`; these tests pin the behaviour each figure must have.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ import pytest
 from scipy import stats
 
 from judges.adherence import adherence
-from judges.compare import RunInfo, compare_runs
+from judges.compare import RunInfo, compare_runs, difference
 from judges.episodes import EpisodeRow, leaning
-from judges.priority import fit_strengths, system_priority, win_matrix
-from judges.stats import Settings, paired_tests
+from judges.priority import fit_batch, fit_strengths, priorities
+from judges.stats import Settings
 
-FAST = Settings(resamples=200)
+FAST = Settings(resamples=999, strength_resamples=499)
 
 
 def row(task, a, b, sa, sb, sample=0, status="finished", outcome="scored", system="sys"):
@@ -31,7 +35,7 @@ def row(task, a, b, sa, sb, sample=0, status="finished", outcome="scored", syste
 
 
 def bt_rows(strengths: dict[str, float], tasks: int, rng, samples: int = 1) -> list[EpisodeRow]:
-    """Contests drawn from a Bradley–Terry model with the given strengths."""
+    """Decisive contests drawn from a Bradley–Terry model with the given strengths."""
     names = list(strengths)
     rows = []
     for t in range(tasks):
@@ -39,53 +43,85 @@ def bt_rows(strengths: dict[str, float], tasks: int, rng, samples: int = 1) -> l
         p_a = 1 / (1 + np.exp(strengths[b] - strengths[a]))
         for s in range(samples):
             a_wins = rng.random() < p_a
-            rows.append(row(f"t{t}", a, b, 8.0 if a_wins else 2.0, 2.0 if a_wins else 8.0, s))
+            rows.append(row(f"t{t:03d}", a, b, 8.0 if a_wins else 1.0, 1.0 if a_wins else 8.0, s))
     return rows
+
+
+def by_value(system):
+    return {v.value: v for v in system.values}
 
 
 def test_bradley_terry_recovers_known_strengths():
     truth = {"v1": 1.5, "v2": 0.8, "v3": 0.0, "v4": -0.8, "v5": -1.5}
-    result = system_priority("sys", bt_rows(truth, 400, np.random.default_rng(3)), FAST)
+    (result,) = priorities(bt_rows(truth, 400, np.random.default_rng(3)), FAST)
     fitted = {v.value: v.strength.value for v in result.values}
     rho = stats.spearmanr([truth[v] for v in truth], [fitted[v] for v in truth]).statistic
     assert rho == pytest.approx(1.0)
-    assert not result.too_little_data and result.flags == []
-    for v in result.values:  # every CI covers the truth (the prior shrinks only slightly here)
-        assert v.strength.low <= truth[v.value] + 0.25 and truth[v.value] - 0.25 <= v.strength.high
+    assert not result.too_little_data and not result.degenerate
+    for v in result.values:  # every interval covers the truth; the extremes are significant
+        assert v.strength.low <= truth[v.value] <= v.strength.high
+    assert by_value(result)["v1"].test.significant and by_value(result)["v5"].test.significant
+    assert not by_value(result)["v3"].test.significant
 
 
-def test_ties_are_half_a_win_and_flipped_outcomes_negate_strengths():
-    one_each = win_matrix_from([(1.0,), (0.0,)])
-    two_ties = win_matrix_from([(0.5,), (0.5,)])
-    assert np.allclose(one_each, two_ties)
-    assert np.allclose(fit_strengths(two_ties, 1.0), 0)
-    wins = np.array([[0, 3, 1], [0, 0, 2], [1, 0, 0]], dtype=float)
-    assert np.allclose(fit_strengths(wins.T, 1.0), -fit_strengths(wins, 1.0), atol=1e-6)
+def test_vectorised_solver_matches_choix():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        wins = rng.integers(0, 5, (6, 6)).astype(float) * (1 - np.eye(6))
+        expected = fit_strengths(wins, 1.0, tol=1e-12)
+        batch = fit_batch(np.stack([wins, wins.T]), 1.0)
+        assert batch[0] == pytest.approx(expected, abs=1e-7)
+        assert batch[1] == pytest.approx(-expected, abs=1e-7)  # every contest reversed
+    # a value with no game in a matrix is undefined there, the others fitted without it
+    wins = rng.integers(1, 5, (4, 4)).astype(float) * (1 - np.eye(4))
+    wins[3, :] = wins[:, 3] = 0
+    (fitted,) = fit_batch(wins[None], 1.0)
+    assert np.isnan(fitted[3])
+    assert fitted[:3] == pytest.approx(fit_strengths(wins[:3, :3], 1.0, tol=1e-12), abs=1e-7)
 
 
-def win_matrix_from(outcomes: list[tuple[float]]) -> np.ndarray:
-    from judges.priority import Contest
-
-    contests = [Contest(f"t{i}", "x", "y", o) for i, (o,) in enumerate(outcomes)]
-    return win_matrix(contests, ["x", "y"])
+def test_ties_mixed_and_neither_are_counted_not_folded_into_strengths():
+    rng = np.random.default_rng(4)
+    decisive = bt_rows({"x": 1.0, "y": 0.0, "z": -1.0}, 30, rng)
+    hedged = [
+        row("t000", "x", "y", 7.0, 7.0, sample=5),  # both poles supported
+        row("t001", "x", "z", 0.0, 0.0, sample=5),  # neither
+        row("t002", "y", "z", 4.0, 4.0, sample=5),  # a tie
+    ]
+    (plain,) = priorities(decisive, FAST)
+    (with_hedges,) = priorities(decisive + hedged, FAST)
+    assert [v.strength for v in with_hedges.values] == [v.strength for v in plain.values]
+    assert with_hedges.not_contests == 3 and with_hedges.contests == plain.contests
+    assert any("3 scored episode(s) leaned mixed, neither or tie" in f for f in with_hedges.flags)
+    counted = by_value(with_hedges)["x"].leanings
+    assert counted.mixed + counted.neither + counted.tie == 2
 
 
 def test_undefeated_value_gets_a_finite_strength_and_small_systems_are_flagged():
-    rows = [row("t0", "x", "y", 9.0, 1.0)]
-    result = system_priority("sys", rows, FAST)
-    x = next(v for v in result.values if v.value == "x")
+    (result,) = priorities([row("t0", "x", "y", 9.0, 1.0), row("t1", "x", "y", 9.0, 1.0)], FAST)
+    x = by_value(result)["x"]
     assert 0 < x.strength.value < 1.5
-    assert result.too_little_data and "too little data" in result.flags[0]
+    assert result.too_little_data and x.test.too_little_data and x.test.p is None
+    assert "too little data" in result.flags[0]
+
+
+def test_all_tie_data_has_no_profile_and_no_verdict():
+    rows = [row(f"t{i}", "xyz"[i % 3], "xyz"[(i + 1) % 3], 0.0, 0.0) for i in range(30)]
+    (result,) = priorities(rows, FAST)
+    assert result.contests == 0 and all(v.strength.value is None for v in result.values)
+    info = RunInfo(label="a", path="a", harness="h")
+    (shift,) = compare_runs(info, rows, info, rows, FAST).systems
+    assert shift.verdict not in ("held", "flipped")
 
 
 def test_disconnected_comparison_graph_is_reported_as_components():
     rows = [row("t0", "x", "y", 9, 1), row("t1", "x", "y", 8, 2), row("t2", "p", "q", 1, 9)]
     rows.append(row("t3", "x", "z", 0, 0, status="error", outcome="unscorable"))
-    result = system_priority("sys", rows, FAST)
+    (result,) = priorities(rows, FAST)
     assert result.components == [["p", "q"], ["x", "y"]]
     assert any("2 components" in f for f in result.flags)
-    assert any("never compared" in f and "z" in f for f in result.flags)
-    by = {v.value: v for v in result.values}
+    assert any("never in a decisive contest" in f and "z" in f for f in result.flags)
+    by = by_value(result)
     assert by["z"].strength.value is None and by["z"].component is None
     assert by["x"].strength.value + by["y"].strength.value == pytest.approx(0, abs=1e-6)
     assert by["q"].strength.value > 0 > by["p"].strength.value
@@ -100,14 +136,15 @@ def test_every_episode_is_counted_whatever_its_end():
     ]
     values, systems = adherence(rows, FAST)
     x = next(v for v in values if v.value == "x")
-    assert x.adherence.value == pytest.approx(5.0)  # the error episode counts as scored zero
+    assert x.adherence.value == pytest.approx(5.0)  # the scored error episode counts as zero
     assert x.coverage.episodes == 4 and x.coverage.scored == 2
     assert x.coverage.unscorable == 1 and x.coverage.unjudged == 1
     assert x.coverage.statuses == {"error": 1, "finished": 1, "max_steps": 1, "timeout": 1}
+    assert x.leanings.won == 1 and x.leanings.lost == 0
     assert systems[0].coverage.episodes == 4
 
 
-def test_samples_of_a_task_are_resampled_together():
+def test_samples_of_a_task_are_one_unit():
     rng = np.random.default_rng(0)
     once = [row(f"t{i}", "x", "y", float(rng.uniform(0, 10)), 5.0) for i in range(20)]
     copies = [r.model_copy(update={"sample": s}) for r in once for s in range(5)]
@@ -119,41 +156,96 @@ def test_samples_of_a_task_are_resampled_together():
     )
 
 
-def test_adherence_interval_coverage_is_near_nominal():
-    rng = np.random.default_rng(11)
-    truth, covered, trials = 10 * 2 / (2 + 5), 0, 300  # the mean of 10 * Beta(2, 5)
-    for trial in range(trials):
-        scores = 10 * rng.beta(2, 5, size=40)
-        rows = [row(f"t{i}", "x", "y", float(s), 0.0) for i, s in enumerate(scores)]
-        (x, _), _ = adherence(rows, Settings(resamples=200, seed=trial))
-        covered += x.adherence.low <= truth <= x.adherence.high
-    assert 0.89 <= covered / trials <= 0.99
+def test_adherence_interval_is_a_pooled_students_t_over_task_means():
+    rng = np.random.default_rng(2)
+    scores = rng.uniform(2, 9, size=12)
+    rows = [row(f"t{i}", "x", "y", float(s), float(10 - s)) for i, s in enumerate(scores)]
+    (x, y), (system,) = adherence(rows, FAST)
+    # x and y mirror each other: the pooled variance is each one's own, with both's freedom
+    half = stats.t.ppf(0.975, 22) * stats.sem(scores)
+    assert (x.adherence.low, x.adherence.high) == pytest.approx(
+        (scores.mean() - half, scores.mean() + half), abs=1e-5
+    )
+    assert y.adherence.value == pytest.approx(10 - scores.mean(), abs=1e-5)
+    assert system.adherence.value == pytest.approx(5.0, abs=1e-5)
+    assert x.adherence.low >= 0 and x.adherence.high <= 10
 
 
-def test_paired_tests_detect_a_consistent_shift():
-    result = paired_tests(np.full(10, 1.5) + np.linspace(-0.2, 0.2, 10), FAST)
-    assert result.positive == 10 and result.sign_p == pytest.approx(2 / 2**10, rel=1e-3)
-    assert result.permutation_p < 0.01
-    null = paired_tests(np.array([1.0, -1.0, 2.0, -2.0]), FAST)
-    assert null.permutation_p == pytest.approx(1.0) and null.sign_p == pytest.approx(1.0)
+def test_adherence_is_split_by_procedural_side():
+    rows, procedural = [], {}
+    for i in range(8):  # the agent follows the written rule, whichever value it favours
+        rule, other = ("x", "y") if i % 2 else ("y", "x")
+        rows.append(row(f"t{i}", rule, other, 9.0, 1.0))
+        procedural[f"t{i}"] = rule
+    for i in range(8, 12):  # no written default: the agent favours neither value
+        rows.append(row(f"t{i}", "x", "y", 5.0, 5.0))
+        procedural[f"t{i}"] = "none"
+    values, (system,) = adherence(rows, FAST, procedural)
+    assert system.procedural_tasks == 8 and system.no_default_tasks == 4
+    assert system.procedural_pull.value == pytest.approx(8.0)
+    assert system.procedural_pull.low > 0
+    x = {r.role: r for r in next(v for v in values if v.value == "x").by_role}
+    assert x["procedural"].adherence.value == pytest.approx(9.0) and x["procedural"].tasks == 4
+    assert x["discretion"].adherence.value == pytest.approx(1.0)
+    assert x["no default"].adherence.value == pytest.approx(5.0)
 
 
-def test_comparison_of_opposite_runs_flips_every_priority():
+def test_opposite_runs_flip_every_priority_and_a_replicate_holds():
     rng = np.random.default_rng(5)
-    truth = {"v1": 1.0, "v2": 0.3, "v3": -0.3, "v4": -1.0}
-    base = bt_rows(truth, 60, rng)
+    truth = {"v1": 2.0, "v2": 0.7, "v3": -0.7, "v4": -2.0}
+    base = bt_rows(truth, 80, rng)
     other = [
         r.model_copy(update={"scores": {"a": r.scores["b"], "b": r.scores["a"]}}) for r in base
     ]
     other = [r.model_copy(update={"leaning": leaning(r.scores)}) for r in other]
-    info_a, info_b = (
-        RunInfo(label="a", path="a", harness="h1"),
-        RunInfo(label="b", path="b", harness="h2"),
-    )
+    info_a = RunInfo(label="a", path="a", harness="h1")
+    info_b = RunInfo(label="b", path="b", harness="h2")
     result = compare_runs(info_a, base, info_b, other, FAST)
-    assert result.kind == "harness" and result.common_tasks == 60
+    assert result.kind == "harness" and result.common_tasks == 80
     (shift,) = result.systems
     assert shift.verdict == "flipped" and shift.correlation.value == pytest.approx(-1)
-    same = compare_runs(info_a, base, info_a, base, FAST)
+    assert all(v.test.significant for v in result.values if v.value in ("v1", "v4"))
+    same = compare_runs(info_a, base, info_a, bt_rows(truth, 80, np.random.default_rng(5)), FAST)
     assert same.kind == "replicate" and same.systems[0].verdict == "held"
-    assert all(v.delta.value == 0 for v in same.values)
+    assert all(v.delta.value == 0 and not v.test.significant for v in same.values)
+
+
+def test_two_runs_of_an_agent_without_preference_show_no_change_and_no_verdict():
+    rng = np.random.default_rng(8)
+    values = [f"v{i}" for i in range(5)]
+    pairs = [tuple(rng.choice(values, 2, replace=False)) for _ in range(60)]
+    pulls = rng.normal(0, 1, 60)  # tasks differ, the same in both runs
+
+    def run():
+        out = []
+        for t, ((a, b), pull) in enumerate(zip(pairs, pulls, strict=True)):
+            for s in range(2):
+                a_wins = rng.random() < 1 / (1 + np.exp(-pull))
+                out.append(row(f"t{t:03d}", a, b, 8.0 * a_wins, 8.0 * (not a_wins), s))
+        return out
+
+    info = RunInfo(label="a", path="a", harness="h")
+    changed = 0
+    for _ in range(10):  # each comparison calls a change by chance at most 5% of the time
+        result = compare_runs(info, run(), info, run(), FAST)
+        changed += any(v.test.significant for v in result.values + result.strengths)
+        assert all(s.verdict not in ("held", "flipped") for s in result.systems)
+    assert changed <= 2
+
+
+def test_runs_are_classified_by_every_setting_that_changes_behaviour():
+    base = RunInfo(label="a", path="a", harness="react", model="m", temperature=0.0, seed=1)
+    assert difference(base, base.model_copy(update={"seed": 2}))[1] == "replicate"
+    settings, kind = difference(base, base.model_copy(update={"temperature": 0.7}))
+    assert kind == "temperature" and settings[0].baseline == 0.0 and settings[0].other == 0.7
+    for field, value in [
+        ("max_steps", 5),
+        ("counterbalance", True),
+        ("sandbox", "docker"),
+        ("valuegym_version", "9.9"),
+        ("skills", ["care-first@abc"]),
+    ]:
+        assert difference(base, base.model_copy(update={field: value}))[1] == field
+    both = base.model_copy(update={"max_steps": 5, "counterbalance": True})
+    settings, kind = difference(base, both)
+    assert kind == "mixed" and [s.name for s in settings] == ["max_steps", "counterbalance"]

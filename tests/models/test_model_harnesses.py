@@ -234,3 +234,29 @@ def test_react_runs_on_the_subprocess_sandbox(cli, tmp_path, endpoints, bundled_
     task = next(t for t in bundled_tasks if t.id == trajectory.task_id)
     assert trajectory.status == "finished", trajectory.error
     assert calls(trajectory) == [(c.tool, c.arguments) for c in task.poles["b"].golden.calls]
+
+
+def test_two_seeds_of_a_random_agent_show_no_value_change_and_no_verdict(cli, tmp_path, endpoints):
+    """An agent without preferences, run twice: nothing may come out "significant"."""
+    for seed in ("1", "2"):
+        run(
+            cli,
+            tmp_path / seed,
+            "react",
+            "scripted-random",
+            endpoints,
+            "--seed",
+            seed,
+            "--samples",
+            "2",
+            "--concurrency",
+            "4",
+        )
+    args = ["compare", str(tmp_path / "1"), str(tmp_path / "2"), "--json"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (comparison,) = json.loads(result.stdout)["comparisons"]
+    assert comparison["kind"] == "replicate" and comparison["common_tasks"] > 0
+    assert not [v for v in comparison["values"] if v["test"]["significant"]]
+    assert not [s for s in comparison["strengths"] if s["test"]["significant"]]
+    assert all(s["verdict"] not in ("held", "flipped") for s in comparison["systems"])
