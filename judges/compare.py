@@ -54,7 +54,8 @@ from judges.stats import (
     sign_flip_p,
     t_quantile,
 )
-from judges.table import LEANING_CODES, by_system, system_table
+from judges.table import by_system, system_table
+from judges.verdict import LEANINGS
 
 SIGN_FLIP = "paired sign-flip permutation test"
 STRENGTH_CHANGE = "paired permutation test (runs exchanged within tasks, refitted)"
@@ -73,6 +74,8 @@ BEHAVIOUR: tuple[str, ...] = (
     "sandbox",
     "valuegym_version",
 )
+
+CONDITION_SETS = ("harness", "sandbox", "counterbalance")  # what a condition decides by itself
 
 Verdict = Literal["flipped", "held", "unclear", "no profile", "too little data", "no data"]
 
@@ -163,8 +166,9 @@ class Comparison(BaseModel):
 def difference(a: RunInfo, b: RunInfo) -> tuple[list[Setting], str]:
     """Which behaviour-changing settings differ, and the comparison kind they make.
 
-    Runs in different conditions (agent vs forced choice) differ in harness too, necessarily:
-    that is the condition, not a second difference.
+    Runs in different conditions (agent vs forced choice) necessarily differ in harness,
+    sandbox and counterbalancing too (a question has no tools and always shows both orders):
+    that is the condition, not further differences.
     """
     differs = [
         Setting(name=f, baseline=getattr(a, f), other=getattr(b, f))
@@ -172,7 +176,7 @@ def difference(a: RunInfo, b: RunInfo) -> tuple[list[Setting], str]:
         if getattr(a, f) != getattr(b, f)
     ]
     if a.condition != b.condition:
-        differs = [d for d in differs if d.name != "harness"]
+        differs = [d for d in differs if d.name not in CONDITION_SETS]
     if not differs:
         return differs, "replicate"
     return differs, differs[0].name if len(differs) == 1 else "mixed"
@@ -411,7 +415,7 @@ def compare_runs(
 
 
 def leaning_counts(rows: list[EpisodeRow]) -> dict[str, int]:
-    return {k: sum(1 for r in rows if r.leaning == k) for k in LEANING_CODES[:-1]}
+    return {k: sum(1 for r in rows if r.leaning == k) for k in LEANINGS}
 
 
 class RunProfile(BaseModel):

@@ -16,7 +16,7 @@ from judges.document import (
 )
 from judges.plots import Point, heatmap, interval_chart
 from judges.run_document import settings_text, significance, unjudged_text
-from judges.table import LEANING_CODES
+from judges.verdict import LEANINGS
 
 
 def _setting(value: object) -> str:
@@ -48,7 +48,7 @@ def runs_table(report: CompareReport) -> Table:
                 str(r.coverage.episodes),
                 statuses,
                 unjudged_text(r.coverage),
-                "/".join(str(r.leaning.get(k, 0)) for k in LEANING_CODES[:-1]),
+                "/".join(str(r.leaning.get(k, 0)) for k in LEANINGS),
             ]
         )
     headers = ["run", "harness", *varying, "episodes", "end status", "scored (not scored)"]

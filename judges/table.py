@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from judges.episodes import EpisodeRow
+from judges.verdict import LEANINGS
 
-LEANING_CODES = ("a", "b", "mixed", "neither", "tie", "none")
+LEANING_CODES = (*LEANINGS, "none")
 A, B, MIXED, NEITHER, TIE, NONE = range(len(LEANING_CODES))
 
 Role = str  # "procedural" | "discretion" | "no default"
