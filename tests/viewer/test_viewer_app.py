@@ -123,3 +123,17 @@ def test_one_task_side_by_side_shows_each_runs_steps(client, view_runs):
         assert f"/runs/golden-b/episodes/{trajectory.task_id}/0#step-{entry.step}" in page
     missing = client.get("/compare/task", params=[*params[:2], ("task", "nope")])
     assert missing.status_code == 404
+
+
+def test_text_from_the_agent_is_shown_never_run(run_copy):
+    run_dir = run_copy("golden-a")
+    records = list(read_journal(run_dir))
+    hostile = records[0].model_copy(update={"final_answer": "<script>alert('x')</script>done"})
+    (run_dir / JOURNAL).write_text(
+        "".join(r.model_dump_json() + "\n" for r in [hostile, *records[1:]]), encoding="utf-8"
+    )
+    catalog = Catalog.open([run_dir])
+    with TestClient(viewer_app(catalog)) as client:
+        page = client.get(f"/runs/golden-a/episodes/{hostile.task_id}/0").text
+    catalog.close()
+    assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page
