@@ -225,6 +225,14 @@ def main() -> None:
         imported = time.perf_counter()
         checked_report = check_paths([out / "tasks"], bundled_value_systems())
         checked = time.perf_counter()
+        baseline = read - generated
+        print(f"synthetic release: {args.envs} environments, {args.cases} cases")
+        print(f"{'phase':<42}{'seconds':>9}{'x JSON read':>13}  note")
+
+        def show(name: str, seconds: float, note: str) -> None:
+            ratio = f"{seconds / baseline:.1f}" if seconds and baseline else ""
+            print(f"{name:<42}{seconds:>9.2f}{ratio:>13}  {note}", flush=True)
+
         rows = [
             ("generate (not counted)", generated - started, ""),
             (f"plain JSON read ({files} files)", read - generated, "baseline"),
@@ -235,23 +243,19 @@ def main() -> None:
                 "target <= 5 s",
             ),
         ]
+        for row in rows:
+            show(*row)
         if args.sessions:
             tasks = [load_task(p) for p in sorted((out / "tasks").glob("*.json"))]
             first = session_logs(tasks, args.sandbox)
             middle = time.perf_counter()
+            show(f"one session per case, {args.sandbox} sandbox", middle - checked, "")
             second = session_logs(tasks, args.sandbox)
             same = sum(a == b for a, b in zip(first, second, strict=True))
-            rows.append((f"sessions, {args.sandbox} sandbox", middle - checked, ""))
-            rows.append((f"byte-identical tool logs: {same}/{len(tasks)}", 0.0, "target: all"))
+            show(f"byte-identical tool logs: {same}/{len(tasks)}", 0.0, "target: all")
     finally:
         if args.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
-    baseline = read - generated
-    print(f"synthetic release: {args.envs} environments, {args.cases} cases")
-    print(f"{'phase':<42}{'seconds':>9}{'x JSON read':>13}  note")
-    for name, seconds, note in rows:
-        ratio = f"{seconds / baseline:.1f}" if seconds and baseline else ""
-        print(f"{name:<42}{seconds:>9.2f}{ratio:>13}  {note}")
 
 
 if __name__ == "__main__":

@@ -455,9 +455,10 @@ def check_paths(
         report.problems.extend(problems)
         if task is None:
             continue
-        names |= task_names(task)
-        if selection is not None and not selection.matches(task):
-            continue
+        if selection is not None:
+            names |= task_names(task)
+            if not selection.matches(task):
+                continue
         if task.id in first_seen:
             report.problems.append(
                 Problem(

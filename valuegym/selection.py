@@ -38,8 +38,8 @@ def task_names(task: Task) -> set[str]:
     """Every id a task answers to: its own, and for imported tasks the release's names."""
     names = {task.id}
     meta = task.metadata
-    if meta.get("case_file"):
-        names.add(Path(str(meta["case_file"])).stem)
+    if meta.get("case_file"):  # "case_00042.json" -> "case_00042" (string ops: called per task)
+        names.add(str(meta["case_file"]).rsplit("/", 1)[-1].removesuffix(".json"))
     if meta.get("case_name"):
         names.add(str(meta["case_name"]))
     return names
