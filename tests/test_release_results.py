@@ -56,11 +56,14 @@ def run(tmp_path_factory):
     return root / "run"
 
 
-def test_exported_trajectories_load_with_the_release_reader(run, tmp_path):
+def test_exported_trajectories_load_with_the_release_reader(run, tmp_path, cli):
     scored = load_scored_run(run)
     tasks = {t.id: t for t in scored.tasks}
-    written = write_trajectories(scored.trajectories, tasks, tmp_path / "out")
-    assert len(written) == len(scored.trajectories) == 8
+    exported = cli.invoke(
+        app, ["export", str(run), "--format", "agent-valuebench", "--out", str(tmp_path / "out")]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert len(list((tmp_path / "out").rglob("*_traj.json"))) == len(scored.trajectories) == 8
     for sample in (0, 1):
         files = find_trajectories(tmp_path / "out" / f"sample_{sample}")
         assert sorted(files) == ["case_00001", "case_00002", "case_00005", "case_00006"]

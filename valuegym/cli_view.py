@@ -59,14 +59,18 @@ def view(
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
     format_name: Annotated[
-        str, typer.Option("--format", help="inspect, atif, parquet (or a plug-in's format).")
+        str,
+        typer.Option(
+            "--format", help="inspect, atif, parquet, agent-valuebench (or a plug-in's format)."
+        ),
     ],
     out: Annotated[
         Path | None,
         typer.Option(help="Where to write; default RUN_ID.eval, RUN_ID-atif/, RUN_ID-parquet/."),
     ] = None,
 ) -> None:
-    """Write a run in another tool's format: an Inspect AI log, ATIF trajectories, Parquet."""
+    """Write a run in another tool's format: an Inspect AI log, ATIF trajectories, Parquet,
+    the Agent-ValueBench release's trajectories."""
     from trajectories.exports import MissingExtra, UnknownFormat, export_run
     from valuegym.runner import NoRun
 

@@ -26,6 +26,7 @@ BUILTIN = (
     "trajectories.exports.inspect_log",
     "trajectories.exports.atif",
     "trajectories.exports.parquet",
+    "trajectories.exports.agent_valuebench",
 )
 
 

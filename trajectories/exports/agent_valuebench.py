@@ -16,6 +16,7 @@ from envs.protocol import ToolResult
 from envs.task import Task
 from harnesses.prompts import release_result
 from harnesses.tool_loop import parse_arguments
+from trajectories.exports import ExportedRun, export_format
 from trajectories.schema import Message, Trajectory
 
 
@@ -171,3 +172,12 @@ def write_trajectories(
         path.write_text(body + "\n", encoding="utf-8")
         written.append(path)
     return written
+
+
+@export_format(
+    "agent-valuebench",
+    "the Agent-ValueBench release's trajectory files (<case>_traj.json), for its own judge",
+    "{run}-agent-valuebench",
+)
+def write_release(run: ExportedRun, out: Path) -> list[Path]:
+    return write_trajectories(run.trajectories, run.tasks, out)
