@@ -414,6 +414,16 @@ def compare_runs(
     )
 
 
+def task_means(rows: list[EpisodeRow]) -> dict[str, dict[str, float]]:
+    """Per task, each value's mean pole score over the task's scored episodes: the per-task
+    figures a value change is made of (for views that link a change to its tasks)."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        for value, score in row.value_scores().items():
+            sums.setdefault(row.task_id, {}).setdefault(value, []).append(score)
+    return {t: {v: float(np.mean(xs)) for v, xs in by.items()} for t, by in sums.items()}
+
+
 def leaning_counts(rows: list[EpisodeRow]) -> dict[str, int]:
     return {k: sum(1 for r in rows if r.leaning == k) for k in LEANINGS}
 
