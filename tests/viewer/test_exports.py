@@ -135,6 +135,6 @@ def test_formats_are_functions_registered_by_name(cli, view_runs, tmp_path, monk
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == len(list(read_journal(view_runs["golden-b"])))
     unknown = cli.invoke(app, ["export", str(view_runs["golden-b"]), "--format", "csv"])
-    assert unknown.exit_code == 2 and "known: atif" in unknown.output
+    assert unknown.exit_code == 2 and "known: " in unknown.output and "atif, " in unknown.output
     missing = cli.invoke(app, ["export", str(tmp_path), "--format", "atif"])
     assert missing.exit_code == 2 and "holds no run" in missing.output

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from judges.compare import CompareReport, build_compare
+from judges.compare import CompareReport, build_compare, task_means
 from judges.compare_document import compare_document
 from judges.document import Figure, Paragraph, Table, interval, number, p_value
-from judges.episodes import EpisodeRow
 from judges.run_document import run_document
 from judges.runs import CHECKPOINT
 from judges.stats import Settings
-from judges.table import system_tables
 from trajectories.viewer.catalog import Catalog, OpenRun, UnknownEpisode, UnknownRun
 from trajectories.viewer.episode import episode_view
 from trajectories.viewer.episodes import EpisodeQuery, episode_page, filter_choices
@@ -431,19 +428,6 @@ class ServerTiming:
             await send(message)
 
         await self.app(scope, receive, timed)
-
-
-def task_means(rows: list[EpisodeRow]) -> dict[str, dict[str, float]]:
-    """Per task, each value's mean pole score over the task's scored episodes (what a
-    comparison pairs), read from the statistics' own tables."""
-    means: dict[str, dict[str, float]] = {}
-    for table in system_tables(rows):
-        grid = table.task_value_means()
-        for t, task in enumerate(table.tasks):
-            for v, value in enumerate(table.values):
-                if math.isfinite(grid[t, v]):
-                    means.setdefault(task, {})[value] = float(grid[t, v])
-    return means
 
 
 def _task_values(runs: list[OpenRun], task_id: str) -> tuple[str, str]:
