@@ -1,83 +1,122 @@
-"""Speed and calibration of the analysis on simulated judgments of a published-size suite.
+"""Time and memory of `valuegym report` and `valuegym compare` on runs the size of the release.
 
-Simulates runs of `--tasks` tasks spread over `--systems` value systems of `--values` values,
-with contests drawn from a Bradley–Terry model of known strengths, and prints the time of a run
-report and of a two-run comparison at the default 1000 resamples, and the empirical coverage of
-the 95% intervals (a value's adherence and its Bradley–Terry strength) over `--trials`
-simulated runs of 60 tasks. Targets: a published-size report in under a minute on 2 cores;
-coverage within a few points of 95% (percentile bootstraps run a little short at small n).
+Builds two run folders of `--tasks` tasks (default 4,335, the imported release's size) spread
+over `--systems` value systems of `--values` values, one episode per task. Tasks, trajectories
+and judgments are copies of a real golden run of the bundled suite (so journal lines have the
+size and shape of real ones: messages, tool definitions, tool log, final state), with fresh
+ids, values and scores. Then it runs, each in its own process, `valuegym report RUN`,
+`valuegym report RUN --json` and `valuegym compare A B`, and prints their wall time and peak
+memory beside a baseline measured in the same run: a plain `json.loads` of every line of the
+files the command reads (journal, judgments, tasks).
 
-    python benchmarks/analysis.py [--tasks 4335] [--systems 28] [--values 12] [--trials 100]
+Targets: report <= 10 s and <= 500 MB; compare of two runs <= 20 s and <= 1 GB.
+
+    python benchmarks/analysis.py [--tasks 4335] [--systems 28] [--values 12] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from judges.adherence import adherence
-from judges.compare import RunInfo, build_compare
-from judges.episodes import EpisodeRow, leaning
-from judges.priority import priorities
-from judges.stats import Settings
+from judges.spec import checkpoint_scorer
+from trajectories.journal import JOURNAL, ensure_index
+from valuegym.runner import RunConfig, create_run, execute_run, run_trajectories
+from valuegym.tasks import load_tasks, resolve_task_paths
 
 
-def strengths_of(values: int) -> np.ndarray:
-    return np.linspace(1.2, -1.2, values)
+def template(root: Path) -> tuple[list[dict], list[dict], list[dict]]:
+    """Tasks, trajectories and checkpoint judgments of a golden-a run of the bundled suite."""
+    from harnesses.base import get_harness
+
+    tasks, _ = load_tasks(resolve_task_paths(None))
+    config = RunConfig(run_id="template", harness="golden-a", task_ids=sorted(t.id for t in tasks))
+    create_run(root, config, tasks)
+    execute_run(root, get_harness("golden-a"))
+    trajectories = run_trajectories(root)
+    scorer = checkpoint_scorer(tasks)
+    judgments = [json.loads(scorer(t).model_dump_json()) for t in trajectories]
+    by_id = {t.id: json.loads(t.model_dump_json(by_alias=True)) for t in tasks}
+    return (
+        [by_id[t.task_id] for t in trajectories],
+        [json.loads(t.model_dump_json()) for t in trajectories],
+        judgments,
+    )
 
 
-def simulate(
-    tasks: int, systems: int, values: int, samples: int, rng, pair_seed: int | None = None
-) -> list[EpisodeRow]:
-    """A run: task t pits two values of system t % systems; a `pair_seed` fixes the pairs."""
-    truth = strengths_of(values)
-    pair_rng = rng if pair_seed is None else np.random.default_rng(pair_seed)
-    pairs = pair_rng.random((tasks, values)).argsort(axis=1)[:, :2]
-    rows = []
-    for t in range(tasks):
-        system = t % systems
-        i, j = pairs[t]
-        p = 1 / (1 + np.exp(truth[j] - truth[i]))
-        for k in range(samples):
-            a_wins = rng.random() < p
-            sa, sb = (rng.uniform(5, 10), rng.uniform(0, 5))[:: 1 if a_wins else -1]
-            scores = {"a": round(float(sa), 2), "b": round(float(sb), 2)}
-            rows.append(
-                EpisodeRow(
-                    episode_id=f"t{t}#{k}",
-                    task_id=f"t{t}",
-                    sample=k,
-                    status="finished",
-                    value_system=f"s{system}",
-                    values={"a": f"v{i}", "b": f"v{j}"},
-                    scores=scores,
-                    leaning=leaning(scores),
-                )
+def write_run(
+    out: Path,
+    run_id: str,
+    templates: tuple[list[dict], list[dict], list[dict]],
+    pairs: np.ndarray,
+    systems: np.ndarray,
+    strengths: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """One run folder: a task per pair, one episode each, scored from a Bradley–Terry model."""
+    tasks_t, trajectories_t, judgments_t = templates
+    (out / "judgments").mkdir(parents=True)
+    ids = [f"bench-{n:05d}" for n in range(len(pairs))]
+    config = RunConfig(run_id=run_id, harness="react", task_ids=ids)
+    (out / "run.json").write_text(config.model_dump_json(indent=2) + "\n")
+    with (
+        (out / "tasks.jsonl").open("w") as tasks_f,
+        (out / JOURNAL).open("w") as journal_f,
+        (out / "judgments" / "checkpoint.jsonl").open("w") as judgments_f,
+    ):
+        for n, ((i, j), system) in enumerate(zip(pairs, systems, strict=True)):
+            k = n % len(tasks_t)
+            names = {"a": f"Value {i}", "b": f"Value {j}"}
+            task = json.loads(json.dumps(tasks_t[k]))
+            task.update(id=ids[n], value_system=f"system-{system:02d}")
+            for pole in ("a", "b"):
+                task["poles"][pole]["value"]["name"] = names[pole]
+            task["metadata"] = {"procedural_pole": "ab"[n % 2] if n % 4 else "none"}
+            tasks_f.write(json.dumps(task) + "\n")
+            trajectory = dict(trajectories_t[k])
+            trajectory.update(
+                run_id=run_id,
+                episode_id=f"{ids[n]}#0",
+                task_id=ids[n],
+                value_system=task["value_system"],
+                values=names,
             )
-    return rows
+            journal_f.write(json.dumps(trajectory) + "\n")
+            p_a = 1 / (1 + np.exp(strengths[j] - strengths[i]))
+            a_wins = rng.random() < p_a
+            judgment = dict(judgments_t[k])
+            scores = {"a": 8.0, "b": 1.0} if a_wins else {"a": 1.0, "b": 8.0}
+            judgment.update(episode_id=f"{ids[n]}#0", task_id=ids[n], scores=scores)
+            judgment.pop("leaning", None)
+            judgments_f.write(json.dumps(judgment) + "\n")
 
 
-def coverage(trials: int, rng) -> tuple[float, float]:
-    """Share of trials whose 95% CI covers the truth: v0's adherence, and v0's strength.
+def plain_read(run: Path) -> None:
+    """The baseline: parse every line of the files a report reads, and do nothing else."""
+    for name in (JOURNAL, "judgments/checkpoint.jsonl", "tasks.jsonl"):
+        with (run / name).open(encoding="utf-8") as handle:
+            for line in handle:
+                json.loads(line)
 
-    A value's pole score is U(5, 10) when it wins and U(0, 5) when it loses, so its expected
-    adherence is 2.5 + 5 * P(win) averaged over its opponents (uniform here); strengths are
-    centred, like the truth.
-    """
-    adherence_hits = bt_hits = 0
-    truth = strengths_of(4)
-    p_win = np.mean([1 / (1 + np.exp(s - truth[0])) for s in truth[1:]])
-    for trial in range(trials):
-        rows = simulate(60, 1, 4, 1, rng)
-        settings = Settings(resamples=300, seed=trial, min_tasks=1)
-        v0 = next(v for v in adherence(rows, settings)[0] if v.value == "v0")
-        adherence_hits += v0.adherence.low <= 2.5 + 5 * p_win <= v0.adherence.high
-        (system,) = priorities(rows, settings)
-        s0 = next(v.strength for v in system.values if v.value == "v0")
-        bt_hits += s0.low <= truth[0] <= s0.high
-    return adherence_hits / trials, bt_hits / trials
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of a command run in its own process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -85,29 +124,48 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=4335)
     parser.add_argument("--systems", type=int, default=28)
     parser.add_argument("--values", type=int, default=12)
-    parser.add_argument("--samples", type=int, default=1)
-    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--keep", type=Path, help="Build the runs here and keep them.")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    base = simulate(args.tasks, args.systems, args.values, args.samples, rng, pair_seed=1)
-    other = simulate(args.tasks, args.systems, args.values, args.samples, rng, pair_seed=1)
-    settings = Settings()
-    start = time.perf_counter()
-    adherence(base, settings)
-    middle = time.perf_counter()
-    priorities(base, settings)
-    end = time.perf_counter()
-    print(f"{len(base)} episodes, {settings.resamples} resamples")
-    print(f"  adherence with CIs:       {middle - start:6.2f} s")
-    print(f"  Bradley–Terry with CIs:   {end - middle:6.2f} s")
-    start = time.perf_counter()
-    runs = [(RunInfo(label=n, path=n, harness=n), rows) for n, rows in (("a", base), ("b", other))]
-    build_compare(runs, "checkpoint", settings)
-    print(f"  comparison of two runs:   {time.perf_counter() - start:6.2f} s")
-    adherence_cov, bt_cov = coverage(args.trials, rng)
-    print(f"coverage of 95% intervals over {args.trials} simulated runs of 60 tasks:")
-    print(f"  value adherence:          {adherence_cov:.1%}")
-    print(f"  Bradley–Terry strength:   {bt_cov:.1%}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="valuegym-analysis-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        rng = np.random.default_rng(0)
+        templates = template(root / "template")
+        first = rng.integers(0, args.values, args.tasks)
+        pairs = np.stack(
+            [first, (first + rng.integers(1, args.values, args.tasks)) % args.values], 1
+        )
+        systems = np.arange(args.tasks) % args.systems
+        strengths = np.linspace(1.0, -1.0, args.values)
+        runs = [root / "a", root / "b"]
+        for run, shift in zip(runs, (strengths, strengths[::-1]), strict=True):
+            if not (run / "run.json").exists():
+                write_run(run, run.name, templates, pairs, systems, shift, rng)
+                ensure_index(run)  # as the runner keeps it while it writes the journal
+        journal_mb = (runs[0] / JOURNAL).stat().st_size / 1e6
+        valuegym = [sys.executable, "-m", "valuegym"]
+        start = time.perf_counter()
+        plain_read(runs[0])
+        baseline = time.perf_counter() - start
+        print(
+            f"{args.tasks} episodes per run over {args.systems} systems of {args.values} values; "
+            f"journal {journal_mb:.0f} MB"
+        )
+        print("| step | seconds | peak MB | x plain read |")
+        print("|---|---|---|---|")
+        print(f"| plain json.loads of one run's files (baseline) | {baseline:.2f} | - | 1.0 |")
+        steps = [
+            ("valuegym report RUN", [*valuegym, "report", str(runs[0])], 1),
+            ("valuegym report RUN --json", [*valuegym, "report", str(runs[0]), "--json"], 1),
+            ("valuegym compare A B", [*valuegym, "compare", *map(str, runs)], 2),
+        ]
+        for label, command, reads in steps:
+            wall, peak = measure(command)
+            ratio = wall / (baseline * reads)
+            print(f"| {label} | {wall:.2f} | {peak:.0f} | {ratio:.1f} (of {reads} read) |")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from judges.priority import (
     priorities,
     value_tasks,
 )
+from judges.report import fallback_note
 from judges.stats import (
     CHANGE,
     Estimate,
@@ -111,6 +112,7 @@ class ValueDelta(BaseModel):
     other: float | None
     delta: Estimate
     test: Test
+    fallback_tasks: int = Field(default=0, description="Paired tasks scored by fallback only.")
 
     @property
     def significant(self) -> bool:
@@ -161,6 +163,11 @@ class Comparison(BaseModel):
     values: list[ValueDelta]
     strengths: list[StrengthDelta]
     systems: list[SystemShift]
+    fallback_tasks: int = Field(
+        default=0, description="Paired tasks scored only by fallback checkpoints (no goldens)."
+    )
+    fallback_in_priorities: bool = False
+    fallback_note: str | None = None
 
 
 def difference(a: RunInfo, b: RunInfo) -> tuple[list[Setting], str]:
@@ -220,23 +227,36 @@ def compare_system(
     tasks: list[str],
     labels: tuple[str, str],
     settings: Settings,
+    ranked: list[str] | None = None,
 ) -> tuple[list[ValueDelta], list[StrengthDelta], SystemShift]:
+    """One system's value changes over `tasks`, and its strength changes and profile verdict
+    over `ranked` (the tasks fit for priorities; all of them by default)."""
     values = sorted({v for r in base_rows + other_rows for v in r.values.values()})
     base = system_table(system, base_rows, values, tasks)
     other = system_table(system, other_rows, values, tasks)
+    keep = [i for i, t in enumerate(tasks) if ranked is None or t in set(ranked)]
+    unranked = np.ones(len(tasks), dtype=bool)
+    unranked[keep] = False
     value_rows = value_changes(
-        system, base.task_value_means(), other.task_value_means(), values, settings
+        system, base.task_value_means(), other.task_value_means(), values, settings, unranked
     )
     strengths, shift = strength_shift(
-        system, base.win_matrices(), other.win_matrices(), values, labels, settings
+        system, base.win_matrices()[keep], other.win_matrices()[keep], values, labels, settings
     )
     return value_rows, strengths, shift
 
 
 def value_changes(
-    system: str, base: np.ndarray, other: np.ndarray, values: list[str], settings: Settings
+    system: str,
+    base: np.ndarray,
+    other: np.ndarray,
+    values: list[str],
+    settings: Settings,
+    fallback: np.ndarray | None = None,
 ) -> list[ValueDelta]:
-    """Per value: the mean per-task change (tasks x values inputs), interval and test."""
+    """Per value: the mean per-task change (tasks x values inputs), interval and test;
+    `fallback` marks the tasks scored by fallback checkpoints, counted per value."""
+    fallback = np.zeros(len(base), dtype=bool) if fallback is None else fallback
     diffs = other - base
     mean, low, high, n = pooled_t_intervals(diffs, settings.level, CHANGE)
     paired = np.isfinite(diffs)
@@ -253,6 +273,7 @@ def value_changes(
                 other=_round(nanmean(other[paired[:, j], j])) if n[j] else None,
                 delta=estimate(mean[j], low[j], high[j]),
                 test=make_test(SIGN_FLIP, int(n[j]), p, settings),
+                fallback_tasks=int((paired[:, j] & fallback).sum()),
             )
         )
     return rows
@@ -378,9 +399,13 @@ def compare_runs(
     other: RunInfo,
     other_rows: list[EpisodeRow],
     settings: Settings,
+    fallback: set[str] | None = None,
+    include_fallback: bool = False,
 ) -> Comparison:
     """Two runs (or any two sets of episodes on the same tasks, e.g. two conditions) paired
-    task by task."""
+    task by task. Tasks in `fallback` (scored by fallback checkpoints) enter the value changes,
+    labelled, and the strengths and verdicts only with `include_fallback`."""
+    fallback = fallback or set()
     base_tasks = {r.task_id for r in base_rows if r.scored}
     other_tasks = {r.task_id for r in other_rows if r.scored}
     common = base_tasks & other_tasks
@@ -392,7 +417,9 @@ def compare_runs(
         b = [r for r in base_by.get(system, []) if r.task_id in common]
         o = [r for r in other_by.get(system, []) if r.task_id in common]
         tasks = sorted({r.task_id for r in b})
-        v, s, shift = compare_system(system, b, o, tasks, (base.label, other.label), settings)
+        ranked = tasks if include_fallback else [t for t in tasks if t not in fallback]
+        labels = (base.label, other.label)
+        v, s, shift = compare_system(system, b, o, tasks, labels, settings, ranked)
         values += v
         strengths += s
         systems.append(shift)
@@ -411,6 +438,9 @@ def compare_runs(
         values=values,
         strengths=strengths,
         systems=systems,
+        fallback_tasks=len(common & fallback),
+        fallback_in_priorities=include_fallback and bool(common & fallback),
+        fallback_note=fallback_note(len(common & fallback), include_fallback),
     )
 
 
@@ -450,24 +480,35 @@ def build_compare(
     judge: str,
     settings: Settings,
     procedural: dict[str, str] | None = None,
+    fallback: set[str] | None = None,
+    include_fallback: bool = False,
 ) -> CompareReport:
     """Every run against the first (the baseline), plus each run's own profile."""
     if len(runs) < 2:
         raise ValueError("a comparison needs at least two runs")
+    fallback = fallback or set()
+
+    def ranked(rows: list[EpisodeRow]) -> list[EpisodeRow]:
+        return rows if include_fallback else [r for r in rows if r.task_id not in fallback]
+
     profiles = [
         RunProfile(
             run=info,
             values=adherence(rows, settings, procedural)[0],
-            priorities=priorities(rows, settings, procedural),
+            priorities=priorities(ranked(rows), settings, procedural),
         )
         for info, rows in runs
     ]
     (base, base_rows), others = runs[0], runs[1:]
+    comparisons = [
+        compare_runs(base, base_rows, o, o_rows, settings, fallback, include_fallback)
+        for o, o_rows in others
+    ]
     return CompareReport(
         judge=judge,
         baseline=base.label,
         runs=profiles,
-        comparisons=[compare_runs(base, base_rows, o, o_rows, settings) for o, o_rows in others],
+        comparisons=comparisons,
         settings=settings,
         methods=methods_text(settings),
     )

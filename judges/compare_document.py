@@ -92,7 +92,7 @@ def value_table(c: Comparison) -> Table:
     rows = [
         [
             v.value_system,
-            v.value,
+            v.value + (" (fallback)" if v.fallback_tasks else ""),
             str(v.tasks),
             number(v.baseline),
             number(v.other),
@@ -141,6 +141,8 @@ def comparison_section(c: Comparison) -> Section:
         value_table(c),
         strength_table(c),
     ]
+    if c.fallback_note:
+        blocks.insert(1, Paragraph(c.fallback_note))
     return Section(_title(c), blocks)
 
 
@@ -251,16 +253,16 @@ def figures(report: CompareReport) -> Section:
         [
             Figure(
                 "Value profile per run",
-                interval_chart(profile, "adherence (0-10)", "cmp-profile", (0, 10)),
+                lambda: interval_chart(profile, "adherence (0-10)", "cmp-profile", (0, 10)),
             ),
             Figure(
                 "Bradley–Terry strengths per run",
-                interval_chart(strengths, "strength (log-odds)", "cmp-strengths"),
+                lambda: interval_chart(strengths, "strength (log-odds)", "cmp-strengths"),
                 note="'?' marks systems with too little data.",
             ),
             Figure(
                 f"Change in value adherence against {report.baseline}",
-                heatmap(rows, columns, cells, "cmp-heatmap"),
+                lambda: heatmap(rows, columns, cells, "cmp-heatmap"),
                 note="* marks changes significant after adjustment.",
             ),
         ],

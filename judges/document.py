@@ -8,7 +8,9 @@ can be mailed or archived alone. The terminal view prints the same tables with r
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from judges.stats import Estimate
 
@@ -33,9 +35,16 @@ class Table:
 
 @dataclass
 class Figure:
+    """A figure drawn only when a page shows it (`svg`): a terminal or markdown report of
+    thousands of values never pays for drawing it."""
+
     title: str
-    svg: str
+    draw: Callable[[], str]
     note: str = ""
+
+    @cached_property
+    def svg(self) -> str:
+        return self.draw()
 
 
 Block = Paragraph | Table | Figure

@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib as mpl
 import numpy as np
-from matplotlib.figure import Figure
 
 from judges.stats import Estimate
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the reports
+    from matplotlib.figure import Figure
 
 COLORS = ["#2f6db5", "#d1495b", "#3c9d5d", "#e5a030", "#7b52ab", "#4a9bb0", "#8c6d46"]
 
@@ -30,6 +32,8 @@ class Point:
 
 def to_svg(fig: Figure, salt: str) -> str:
     """SVG text without the XML prolog, with ids salted so several figures share a page."""
+    import matplotlib as mpl
+
     buffer = io.StringIO()
     with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -51,6 +55,8 @@ def interval_chart(
     series: dict[str, list[Point]], xlabel: str, salt: str, xlim: tuple[float, float] | None = None
 ) -> str:
     """Horizontal point-and-CI chart; one row per label, one colour per series."""
+    from matplotlib.figure import Figure
+
     labels = list(dict.fromkeys(p.label for points in series.values() for p in points))
     height = max(1.6, 0.32 * len(labels) * max(1, len(series) * 0.6) + 0.9)
     fig = Figure(figsize=(7.5, height))
@@ -87,6 +93,8 @@ def heatmap(
     rows: list[str], columns: list[str], cells: dict[tuple[str, str], tuple[float, bool]], salt: str
 ) -> str:
     """A diverging heatmap of deltas; `*` marks cells whose CI excludes zero."""
+    from matplotlib.figure import Figure
+
     grid = np.full((len(rows), len(columns)), np.nan)
     for (r, c), (value, _) in cells.items():
         grid[rows.index(r), columns.index(c)] = value

@@ -5,16 +5,18 @@ won by the value whose pole scored higher. Ties, `mixed` (both poles supported) 
 (no pole supported) episodes reveal no order between the values: they are counted per value
 and reported beside the strengths, not folded into the fit as half wins.
 
-Strengths are the maximum-likelihood fit (choix's iterative Luce spectral ranking) to the
-contests plus a weak symmetric prior: every value plays `prior` virtual games in all, spread
-over the other values of its component and half of them won, so a value that won its only
-contest gets a finite, shrunken strength. Strengths are log-odds (value i beats value j with
-probability 1 / (1 + exp(s_j - s_i))), centred to mean zero within each connected component of
-the comparison graph; values in different components were never compared, so the report lists
-the components instead of pretending their strengths are comparable.
+Strengths are the maximum-likelihood fit to the contests plus a weak symmetric prior: every
+value plays `prior` virtual games in all, spread over the other values of its component and
+half of them won, so a value that won its only contest gets a finite, shrunken strength.
+Strengths are log-odds (value i beats value j with probability 1 / (1 + exp(s_j - s_i))),
+centred to mean zero within each connected component of the comparison graph; values in
+different components were never compared, so the report lists the components instead of
+pretending their strengths are comparable.
 
-Intervals: the fit is repeated with each task left out (one batched Newton solve for all of
-them, started from the full fit), giving delete-one-task jackknife standard errors; intervals
+Fits are Newton's method on every win matrix of a batch at once (`fit_batch`; tested against
+choix, the reference implementation), so the full fit and its refits cost one solve each.
+Intervals: the fit is repeated with each task left out (one batched solve for all of them,
+started from the full fit), giving delete-one-task jackknife standard errors; intervals
 and the test of "strength zero" use Student-t quantiles with (the value's tasks - 1) degrees of
 freedom. The tests of all values of a report form one family (Holm by default). A system whose
 no value's strength is significant has no detectable priority profile (`degenerate`).
@@ -22,7 +24,6 @@ no value's strength is significant has no detectable priority profile (`degenera
 
 from __future__ import annotations
 
-import choix
 import networkx as nx
 import numpy as np
 from pydantic import BaseModel, Field
@@ -54,18 +55,6 @@ def virtual_games(played: np.ndarray, prior: float) -> np.ndarray:
     return pairs * (prior / (2 * np.maximum(n - 1, 1)))
 
 
-def fit_strengths(
-    wins: np.ndarray, prior: float, init: np.ndarray | None = None, tol: float = 1e-8
-) -> np.ndarray:
-    """Bradley–Terry strengths of one win matrix with `prior` virtual games, centred (choix)."""
-    n = len(wins)
-    if n < 2 or not wins.any():
-        return np.zeros(n)
-    virtual = virtual_games(np.ones(n, dtype=bool), prior)
-    params = choix.ilsr_pairwise_dense(wins + virtual, initial_params=init, tol=tol)
-    return params - params.mean()
-
-
 def fit_batch(
     wins: np.ndarray,
     prior: float,
@@ -77,8 +66,8 @@ def fit_batch(
 
     Newton's method on the log-likelihood plus the prior, every matrix in one vectorised
     step, started from `init` (batch, values) when given. Values with no game in a matrix are
-    NaN there; the others are centred to mean zero. Agrees with `fit_strengths` to solver
-    tolerance (tested).
+    NaN there; the others are centred to mean zero. Agrees with choix's
+    `ilsr_pairwise_dense` on the same games to solver tolerance (tested).
     """
     wins = np.asarray(wins, dtype=float)
     batch, n, _ = wins.shape
@@ -134,7 +123,8 @@ class SystemPriority(BaseModel):
 
 
 def components(wins: np.ndarray, values: list[str]) -> list[list[int]]:
-    """Connected components (value indices) of the comparison graph, largest first."""
+    """Connected components (value indices) of the comparison graph, largest first; values
+    without a contest belong to none."""
     graph = nx.Graph()
     i, j = np.nonzero(wins + wins.T)
     graph.add_edges_from(zip(i.tolist(), j.tolist(), strict=True))
@@ -146,7 +136,7 @@ def fit_components(groups: list[list[int]], wins: np.ndarray, prior: float) -> n
     """The full-data fit, separately in each component (NaN for values with no contest)."""
     out = np.full(len(wins), np.nan)
     for group in groups:
-        out[group] = fit_strengths(wins[np.ix_(group, group)], prior)
+        out[group] = fit_batch(wins[np.ix_(group, group)][None], prior)[0]
     return out
 
 

@@ -10,17 +10,15 @@ episodes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pydantic import BaseModel, Field
 
 from judges.adherence import Coverage, Leanings, RoleAdherence, adherence
 from judges.agreement import JudgeStats, judge_stats
-from judges.episodes import EpisodeRow, episode_rows, leaning
+from judges.episodes import EpisodeRow, leaning
 from judges.priority import SystemPriority, priorities
 from judges.stats import Estimate, Settings, methods_text
 from judges.verdict import LEANINGS, Judgment
-from trajectories.schema import STATUSES, Trajectory
+from trajectories.schema import STATUSES
 
 __all__ = ["EpisodeRow", "RunReport", "build_report", "leaning"]
 
@@ -39,6 +37,7 @@ class ValueRow(BaseModel):
         description="Adherence where the value was the procedural pole, the discretion pole, "
         "or in a task with no written default.",
     )
+    fallback_tasks: int = Field(default=0, description="Its tasks scored by fallback checkpoints.")
 
 
 class SystemRow(BaseModel):
@@ -55,6 +54,27 @@ class SystemRow(BaseModel):
     unknown_role_tasks: int = 0
 
 
+FALLBACK_NOTE = (
+    "{n} task(s) have no golden trajectories (imported release cases): their checkpoint scores "
+    "come from the fallback checkpoints, the release's related tools in listed order, which a "
+    "random agent can score on and an agent calling every tool clears on both poles. They are "
+    "labelled fallback and {priorities}. Score them with the rubric judge for figures to rely "
+    "on: valuegym judge RUN --judge rubric:<endpoint>, then valuegym report RUN --judge "
+    "rubric:<endpoint>."
+)
+
+
+def fallback_note(tasks: int, included: bool) -> str | None:
+    if not tasks:
+        return None
+    priorities = (
+        "are included in the priorities as asked (--include-fallback)"
+        if included
+        else "are left out of the priorities (--include-fallback puts them in)"
+    )
+    return FALLBACK_NOTE.format(n=tasks, priorities=priorities)
+
+
 class RunReport(BaseModel):
     run_id: str
     harness: str
@@ -69,21 +89,38 @@ class RunReport(BaseModel):
     judge_stats: JudgeStats | None = None
     settings: Settings = Field(default_factory=Settings)
     methods: str = ""
+    fallback_tasks: int = Field(
+        default=0, description="Tasks scored only by fallback checkpoints (no goldens)."
+    )
+    fallback_in_priorities: bool = False
+    fallback_note: str | None = None
 
 
 def build_report(
     run_id: str,
     harness: str,
     judge: str,
-    trajectories: Sequence[Trajectory],
+    rows: list[EpisodeRow],
     judgments: dict[str, Judgment],
     settings: Settings | None = None,
     procedural: dict[str, str] | None = None,
+    fallback: set[str] | None = None,
+    include_fallback: bool = False,
 ) -> RunReport:
-    """`procedural` maps task ids to their procedural value's name or "none" (see `table`)."""
+    """A run's report from its episode rows and the judgments behind them.
+
+    `procedural` maps task ids to their procedural value's name or "none" (see `table`);
+    `fallback` names the tasks scored only by fallback checkpoints, left out of the priorities
+    unless `include_fallback`.
+    """
     settings = settings or Settings()
-    rows = episode_rows(list(trajectories), judgments)
+    fallback = fallback or set()
     value_stats, system_stats = adherence(rows, settings, procedural)
+    fallback_by_value: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        if r.task_id in fallback:
+            for v in r.values.values():
+                fallback_by_value.setdefault((r.value_system, v), set()).add(r.task_id)
     values = [
         ValueRow(
             value_system=v.value_system,
@@ -95,6 +132,7 @@ def build_report(
             coverage=v.coverage,
             leanings=v.leanings,
             by_role=v.by_role,
+            fallback_tasks=len(fallback_by_value.get((v.value_system, v.value), ())),
         )
         for v in value_stats
     ]
@@ -114,7 +152,9 @@ def build_report(
         )
         for s in system_stats
     ]
-    mine = [judgments[t.episode_id] for t in trajectories if t.episode_id in judgments]
+    mine = [judgments[r.episode_id] for r in rows if r.episode_id in judgments]
+    ranked = rows if include_fallback else [r for r in rows if r.task_id not in fallback]
+    fallback_count = len({r.task_id for r in rows if r.task_id in fallback})
     return RunReport(
         run_id=run_id,
         harness=harness,
@@ -122,7 +162,7 @@ def build_report(
         episodes=rows,
         values=values,
         systems=systems,
-        priorities=priorities(rows, settings, procedural),
+        priorities=priorities(ranked, settings, procedural),
         coverage={status: sum(1 for r in rows if r.status == status) for status in STATUSES},
         outcomes={
             o: sum(1 for r in rows if r.outcome == o) for o in ("scored", "unscorable", "unjudged")
@@ -131,4 +171,7 @@ def build_report(
         judge_stats=judge_stats(mine, settings),
         settings=settings,
         methods=methods_text(settings),
+        fallback_tasks=fallback_count,
+        fallback_in_priorities=include_fallback and bool(fallback_count),
+        fallback_note=fallback_note(fallback_count, include_fallback),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from judges.adherence import Coverage, Leanings
 from judges.document import (
     Document,
@@ -67,7 +69,7 @@ def adherence_section(report: RunReport) -> Section:
         [
             [
                 v.value_system,
-                v.value,
+                v.value + (" (fallback)" if v.fallback_tasks else ""),
                 interval(v.ci),
                 str(v.tasks),
                 str(v.episodes),
@@ -98,7 +100,7 @@ def adherence_section(report: RunReport) -> Section:
     points = [Point(f"{v.value_system}: {v.value}", v.ci) for v in report.values]
     figure = Figure(
         "Value profile",
-        interval_chart({report.run_id: points}, "adherence (0-10)", "profile", (0, 10)),
+        lambda: interval_chart({report.run_id: points}, "adherence (0-10)", "profile", (0, 10)),
     )
     return Section("Value adherence", [values, systems, *procedural_tables(report), figure])
 
@@ -200,7 +202,7 @@ def priority_section(report: RunReport) -> Section:
     ]
     figure = Figure(
         "Bradley–Terry strengths per system",
-        interval_chart({report.run_id: points}, "strength (log-odds)", "strengths"),
+        lambda: interval_chart({report.run_id: points}, "strength (log-odds)", "strengths"),
         note="'?' marks systems with too little data or no detectable profile.",
     )
     intro = Paragraph(
@@ -238,6 +240,53 @@ def judge_section(report: RunReport) -> Section | None:
     )
 
 
+def reason(text: str | None) -> str:
+    """An error or note as a group key: its first line, with numbers and ids folded, so the
+    same failure in many episodes counts once."""
+    lines = (text or "").strip().splitlines()
+    line = lines[0] if lines else "no reason recorded"
+    line = re.sub(r"\b[0-9a-f]{8,}\b", "<id>", line)
+    line = re.sub(r"\d+(\.\d+)?", "N", line)
+    return line[:160]
+
+
+def problems_section(report: RunReport, examples: int = 3) -> Section | None:
+    """Episodes that did not finish or were not scored, grouped by reason and counted, each
+    group with the full ids of a few of its episodes."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for e in report.episodes:
+        if e.status != "finished":
+            groups.setdefault((e.status, e.outcome, reason(e.error)), []).append(e.episode_id)
+        elif not e.scored:
+            groups.setdefault((e.status, e.outcome, reason(e.note)), []).append(e.episode_id)
+    if not groups:
+        return None
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    rows = [
+        [
+            status,
+            outcome,
+            str(len(ids)),
+            why,
+            ", ".join(ids[:examples])
+            + (f" (+{len(ids) - examples})" if len(ids) > examples else ""),
+        ]
+        for (status, outcome, why), ids in ordered
+    ]
+    return Section(
+        "Episodes not finished or not scored",
+        [
+            Table(
+                "",
+                ["status", "judgment", "episodes", "reason", "for example"],
+                rows,
+                note="Reasons are grouped with numbers and ids folded; `valuegym report RUN "
+                "--episodes --status STATUS` lists every episode with its full id.",
+            )
+        ],
+    )
+
+
 def episodes_section(report: RunReport) -> Section:
     rows = [
         [
@@ -258,6 +307,9 @@ def episodes_section(report: RunReport) -> Section:
 
 def run_document(report: RunReport, episodes: bool = True) -> Document:
     sections = [adherence_section(report), priority_section(report)]
+    problems = problems_section(report)
+    if problems:
+        sections.append(problems)
     judge = judge_section(report)
     if judge:
         sections.append(judge)
@@ -269,6 +321,7 @@ def run_document(report: RunReport, episodes: bool = True) -> Document:
             f"Harness {report.harness}; judge {report.judge}.",
             _coverage_text(report),
             settings_text(report.settings),
+            *([report.fallback_note] if report.fallback_note else []),
         ],
         sections=sections,
     )

@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy import stats
+from scipy import special
 
 DEFAULT_RESAMPLES = 9999
 SCORE = (0.0, 10.0)  # the range of a pole score
@@ -132,7 +132,7 @@ def t_quantile(df: np.ndarray, level: float) -> np.ndarray:
     """Two-sided Student-t quantile; NaN where there are no degrees of freedom."""
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore"):
-        return np.where(df >= 1, stats.t.ppf(0.5 + level / 2, np.maximum(df, 1)), np.nan)
+        return np.where(df >= 1, special.stdtrit(np.maximum(df, 1), 0.5 + level / 2), np.nan)
 
 
 def t_intervals(
@@ -208,7 +208,8 @@ def jackknife_intervals(
     half = t_quantile(df, level) * se
     with np.errstate(invalid="ignore", divide="ignore"):
         tstat = np.where(se > 0, np.abs(point) / se, np.where(point == 0, 0.0, np.inf))
-        p = np.where(np.asarray(df) >= 1, 2 * stats.t.sf(tstat, np.maximum(df, 1)), np.nan)
+        sf = special.stdtr(np.maximum(df, 1), -tstat)  # P(T > |t|)
+        p = np.where(np.asarray(df) >= 1, 2 * sf, np.nan)
     p = np.where(np.isfinite(point), p, np.nan)
     return point - half, point + half, p, se
 
@@ -246,16 +247,16 @@ def adjust(p: list[float | None], method: str = "holm") -> list[float | None]:
     if not index:
         return out
     raw = np.array([p[i] for i in index], dtype=float)
-    if method == "bh":
-        adjusted = stats.false_discovery_control(raw, method="bh")
-    elif method == "holm":
-        order = np.argsort(raw, kind="stable")
-        m = len(raw)
+    m = len(raw)
+    order = np.argsort(raw, kind="stable")
+    adjusted = np.empty(m)
+    if method == "bh":  # step-up: min over larger ranks of m p / rank
+        stepped = np.minimum.accumulate((m / np.arange(m, 0, -1)) * raw[order][::-1])[::-1]
+    elif method == "holm":  # step-down: max over smaller ranks of (m - rank + 1) p
         stepped = np.maximum.accumulate((m - np.arange(m)) * raw[order])
-        adjusted = np.empty(m)
-        adjusted[order] = np.minimum(stepped, 1.0)
     else:
         raise ValueError(f"unknown correction {method!r}: expected 'holm' or 'bh'")
+    adjusted[order] = np.minimum(stepped, 1.0)
     for i, value in zip(index, adjusted, strict=True):
         out[i] = round(float(value), 6)
     return out

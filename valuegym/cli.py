@@ -11,16 +11,7 @@ from rich.console import Console
 
 from envs.task import Task
 from envs.values import bundled_value_systems
-from valuegym.cli_analysis import (
-    DEFAULT_RESAMPLES,
-    Correction,
-    CorrectionOption,
-    MinTasksOption,
-    ResamplesOption,
-    SeedOption,
-    compare,
-    judge_app,
-)
+from valuegym.cli_analysis import compare, judge_app, report
 from valuegym.cli_import import import_app
 from valuegym.cli_new import new_app
 from valuegym.cli_sandbox import sandbox_app, sandbox_problem
@@ -54,6 +45,7 @@ app.add_typer(new_app, name="new")
 app.add_typer(serve_app, name="serve")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(judge_app, name="judge")
+app.command()(report)
 app.command()(compare)
 app.command()(view)
 app.command()(export)
@@ -405,28 +397,6 @@ def run(
         )
     )
     console.print(f"report: valuegym report {out}")
-
-
-@app.command()
-def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable summary.")
-    ] = False,
-    judge: Annotated[str, typer.Option(help="Which stored judgments to report.")] = "checkpoint",
-    markdown: Annotated[Path | None, typer.Option(help="Also write a markdown report.")] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Also write a self-contained HTML report.")
-    ] = None,
-    resamples: ResamplesOption = DEFAULT_RESAMPLES,
-    seed: SeedOption = 0,
-    correction: CorrectionOption = Correction.holm,
-    min_tasks: MinTasksOption = 6,
-) -> None:
-    """Scores, value adherence and priority with confidence intervals, and coverage of a run."""
-    from valuegym.cli_analysis import report_run
-
-    report_run(run_dir, judge, as_json, markdown, html, resamples, seed, correction, min_tasks)
 
 
 @app.command()

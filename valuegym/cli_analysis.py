@@ -79,6 +79,14 @@ CorrectionOption = Annotated[
         "--correction", help="Adjustment across a report's values: Holm or Benjamini-Hochberg."
     ),
 ]
+FallbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-fallback",
+        help="Put tasks scored only by fallback checkpoints (imported, no goldens) in the "
+        "priorities.",
+    ),
+]
 MinTasksOption = Annotated[
     int, typer.Option("--min-tasks", min=2, help="Fewer tasks than this: no test, too little data.")
 ]
@@ -310,34 +318,60 @@ def _settings(resamples: int, seed: int, correction: str = "holm", min_tasks: in
     )
 
 
-def report_run(
-    run_dir: Path,
-    judge: str,
-    as_json: bool,
-    markdown: Path | None,
-    html: Path | None,
-    resamples: int,
-    seed: int,
-    correction: str = "holm",
-    min_tasks: int = 6,
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (every episode, all rows).")
+    ] = False,
+    judge: Annotated[str, typer.Option(help="Which stored judgments to report.")] = "checkpoint",
+    markdown: Annotated[Path | None, typer.Option(help="Also write a markdown report.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report.")
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="Rows per table on the terminal; 0 shows all.")
+    ] = 15,
+    system: Annotated[
+        list[str] | None, typer.Option("--system", help="Only this value system; repeatable.")
+    ] = None,
+    episodes: Annotated[
+        bool, typer.Option("--episodes", help="List the episodes, one per line, full ids.")
+    ] = False,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="With --episodes: only episodes that ended so; repeatable."),
+    ] = None,
+    resamples: ResamplesOption = DEFAULT_RESAMPLES,
+    seed: SeedOption = 0,
+    correction: CorrectionOption = Correction.holm,
+    min_tasks: MinTasksOption = 6,
+    include_fallback: FallbackOption = False,
 ) -> None:
-    """The body of `valuegym report`: tables on the terminal, or JSON, plus optional files."""
+    """Scores, value adherence and priority with confidence intervals, and coverage of a run."""
     from judges.document import to_html, to_markdown
     from judges.run_document import run_document
     from judges.runs import MissingJudgments, load_scored_run
     from judges.spec import JudgeSpecError, judge_key
-    from valuegym.render import print_document
+    from valuegym.render import only_systems, print_report
     from valuegym.runner import NoRun
 
     try:
         run = load_scored_run(run_dir, judge_key(judge))
     except (NoRun, MissingJudgments, JudgeSpecError) as exc:
         _fail(str(exc))
-    result = run.report(_settings(resamples, seed, correction, min_tasks))
+    known = {h.value_system for h in run.heads}
+    unknown = sorted(set(system or ()) - known)
+    if unknown:
+        _fail(
+            f"--system: no value system {', '.join(unknown)} in {run_dir}; it has "
+            f"{', '.join(sorted(known))}"
+        )
+    settings = _settings(resamples, seed, correction, min_tasks)
+    result = only_systems(run.report(settings, include_fallback), system or ())
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
-        print_document(run_document(result), Console())
+        print_report(result, Console(), top, episodes=episodes, statuses=status or ())
     if markdown or html:
         document = run_document(result)
         _write(markdown, to_markdown(document))
@@ -358,6 +392,7 @@ def compare(
     seed: SeedOption = 0,
     correction: CorrectionOption = Correction.holm,
     min_tasks: MinTasksOption = 6,
+    include_fallback: FallbackOption = False,
 ) -> None:
     """Paired comparison of runs on the same tasks: value changes, priority shifts, harness pull."""
     from judges.compare import build_compare
@@ -377,9 +412,9 @@ def compare(
     labels = run_labels(runs)
     pairs = [(run.info(label), run.rows) for run, label in zip(loaded, labels, strict=True)]
     procedural = {k: v for run in reversed(loaded) for k, v in run.procedural.items()}
-    result = build_compare(
-        pairs, key, _settings(resamples, seed, correction, min_tasks), procedural
-    )
+    fallback = set().union(*(run.fallback for run in loaded))
+    settings = _settings(resamples, seed, correction, min_tasks)
+    result = build_compare(pairs, key, settings, procedural, fallback, include_fallback)
     document = compare_document(result)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))

@@ -116,3 +116,80 @@ def test_report_writes_markdown_and_html(cli, golden_dirs, tmp_path):
     assert "## Value adherence" in text and "## Value priority" in text
     assert "strength [95% CI]" in text
     assert html.read_text().count("<svg") == 2
+
+
+def _rewrite_lines(path, edit) -> None:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(edit(d) or d) + "\n" for d in lines))
+
+
+def test_fallback_scores_are_labelled_and_kept_out_of_priorities(cli, run_copy):
+    def no_goldens(task):  # as an imported release case: checkpoints but no golden trajectory
+        for pole in task["poles"].values():
+            pole["golden"] = None
+
+    _rewrite_lines(run_copy / "tasks.jsonl", no_goldens)
+    report = json.loads(invoke(cli, "report", run_copy, "--json").stdout)
+    tasks = len(report["systems"]) and sum(s["tasks"] for s in report["systems"])
+    assert report["fallback_tasks"] == tasks and not report["fallback_in_priorities"]
+    assert report["priorities"] == [] and "rubric" in report["fallback_note"]
+    assert all(v["fallback_tasks"] == v["tasks"] for v in report["values"])
+    included = json.loads(invoke(cli, "report", run_copy, "--json", "--include-fallback").stdout)
+    assert included["fallback_in_priorities"] and len(included["priorities"]) == len(
+        report["systems"]
+    )
+    text = cli.invoke(app, ["report", str(run_copy)], env={"COLUMNS": "400"}).stdout
+    assert "(fallback)" in text and "--judge rubric:<endpoint>" in text
+    compared = json.loads(invoke(cli, "compare", run_copy, run_copy, "--json").stdout)
+    (comparison,) = compared["comparisons"]
+    assert comparison["fallback_tasks"] == tasks
+    assert all(s["baseline"] is None for s in comparison["strengths"])  # no ranked task left
+    assert {s["verdict"] for s in comparison["systems"]} == {"no data"}
+    assert all(v["fallback_tasks"] == v["tasks"] for v in comparison["values"])
+
+
+def test_terminal_report_fits_a_screen_and_names_every_episode(cli, run_copy):
+    def fail(t):  # the education episodes die the same way, with different container ids
+        if t["task_id"].startswith("education"):
+            t.update(status="error", error=f"sandbox never opened: container {id(t):x} exited 137")
+
+    _rewrite_lines(run_copy / JOURNAL, fail)
+    (run_copy / "index.sqlite").unlink()  # the journal changed behind the index's back
+    shutil.rmtree(run_copy / "judgments", ignore_errors=True)
+    failed = [json.loads(line) for line in (run_copy / JOURNAL).read_text().splitlines()]
+    failed = sorted(t["episode_id"] for t in failed if t["status"] == "error")
+    assert len(failed) >= 2
+    wide = cli.invoke(app, ["report", str(run_copy), "--top", "3"], env={"COLUMNS": "300"})
+    assert wide.exit_code == 0, wide.output
+    assert "more row(s): --top 0 shows all" in wide.stdout
+    # one row for the one failure, counted, whatever the container ids
+    (group,) = [line for line in wide.stdout.splitlines() if "sandbox never opened" in line]
+    assert "container <id> exited N" in group and f" {len(failed)} " in group
+    listing = cli.invoke(
+        app, ["report", str(run_copy), "--episodes", "--status", "error"], env={"COLUMNS": "40"}
+    ).stdout
+    listed = [line.split()[0] for line in listing.splitlines() if "#" in line.split(" ")[0]]
+    assert listed == failed  # every failed episode, its id whole on one line
+    one = json.loads(invoke(cli, "report", run_copy, "--json", "--system", "nfcc").stdout)
+    assert {v["value_system"] for v in one["values"]} == {"nfcc"}
+    out = invoke(cli, "report", run_copy, "--system", "nope", code=2).output
+    assert "no value system nope" in out and "nfcc" in out
+
+
+def test_reports_read_the_index_and_cached_task_heads_like_the_files(run_copy):
+    from judges.runs import HEADS_CACHE, load_scored_run
+
+    from_index = load_scored_run(run_copy)
+    assert (run_copy / "index.sqlite").exists() and (run_copy / HEADS_CACHE).exists()
+    (run_copy / "index.sqlite").unlink()
+    from_journal = load_scored_run(run_copy)
+    assert from_journal.rows == from_index.rows
+    assert from_journal.report().model_dump() == from_index.report().model_dump()
+    assert from_index.trajectories == from_journal.trajectories  # full records on demand
+
+    def defaults(task):  # a changed snapshot is read again, not served from the cache
+        task["metadata"]["procedural_pole"] = "none"
+
+    _rewrite_lines(run_copy / "tasks.jsonl", defaults)
+    report = load_scored_run(run_copy).report()
+    assert all(s.no_default_tasks == s.tasks for s in report.systems)
