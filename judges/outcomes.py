@@ -92,11 +92,11 @@ def state_holds(matcher: StateMatcher, world: World) -> bool:
     if not matcher.wildcard:
         return place_ok(pattern)
     places = expand(world.final_state, pattern)
-    if not places:  # nothing there: judged as one absent place
-        return place_ok(pattern)
-    if matcher.match == "all":
+    if matcher.match == "all":  # every place there is (none: vacuously), and none removed
         removed_ok = matcher.unchanged is not True or not any(_related(t, pattern) for t in touched)
         return removed_ok and all(place_ok(p) for p in places)
+    if not places:  # nothing there: judged as one absent place
+        return place_ok(pattern)
     return any(place_ok(p) for p in places)
 
 

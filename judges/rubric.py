@@ -53,6 +53,8 @@ class RubricReply(BaseModel):
     outcome: Literal["scored", "unscorable"] = "scored"
     reason: str = ""
     items: list[ItemReply] = Field(default_factory=list)
+    value_1_summary: str = ""
+    value_2_summary: str = ""
     leaning: str = ""
     confidence: float | None = Field(default=None, ge=0, le=1)
 
@@ -136,6 +138,7 @@ def to_pass(judge: str, view: Presentation, reply: RubricReply, attempts: int, n
             )
         )
     labels = {f"value_{view.number(p)}": p for p in POLES}
+    said = {1: reply.value_1_summary, 2: reply.value_2_summary}
     return JudgePass(
         judge=judge,
         order=view.order,
@@ -145,6 +148,7 @@ def to_pass(judge: str, view: Presentation, reply: RubricReply, attempts: int, n
         confidence=reply.confidence,
         attempts=attempts,
         note="; ".join(notes),
+        summaries={p: said[view.number(p)] for p in POLES if said[view.number(p)]},
     )
 
 
@@ -171,13 +175,17 @@ class RubricJudge:
         return "rubric:" + ",".join(e.name for e in self.endpoints)
 
     def read(self, endpoint: ModelEndpoint, task: Task, trajectory: Trajectory, order: Order):
-        """One reading of one episode in one order, with retries on invalid output."""
+        """One reading of one episode in one order, with retries on invalid output.
+
+        The pass keeps the prompt and every raw reply, so a verdict can be audited later.
+        """
         system, user, view = render_prompt(task, trajectory, order, self.options.prompt)
         steps = {e.step for e in trajectory.tool_log}
         messages: list[dict[str, str]] = [
             {"role": "system", "content": system},
             {"role": "user", "content": user},
         ]
+        audit = {"prompt": list(messages), "replies": []}
         problem = ""
         for attempt in range(1, self.options.max_attempts + 1):
             text = self._complete(endpoint, messages)
@@ -188,7 +196,9 @@ class RubricJudge:
                     outcome="unscorable",
                     attempts=attempt,
                     note="the endpoint rejected the request for this episode",
+                    **audit,
                 )
+            audit["replies"].append(text)
             try:
                 reply, notes = parse_reply(text, view, steps)
             except InvalidReply as exc:
@@ -209,14 +219,16 @@ class RubricJudge:
                     outcome="unscorable",
                     attempts=attempt,
                     note=reply.reason or "the judge found no basis for scoring",
+                    **audit,
                 )
-            return to_pass(endpoint.name, view, reply, attempt, notes)
+            return to_pass(endpoint.name, view, reply, attempt, notes).model_copy(update=audit)
         return JudgePass(
             judge=endpoint.name,
             order=order,
             outcome="unscorable",
             attempts=self.options.max_attempts,
             note=f"no valid reply in {self.options.max_attempts} attempts; last problem: {problem}",
+            **audit,
         )
 
     def _complete(self, endpoint: ModelEndpoint, messages: list[dict[str, str]]) -> str | None:
@@ -304,6 +316,17 @@ def combine(episode_id: str, task_id: str, judge: str, passes: list[JudgePass]) 
             )
         )
     missing = [f"{p.judge}/{p.order}: {p.note}" for p in passes if p.outcome != "scored"]
+    summaries = {
+        pole: text
+        for pole in POLES
+        if (
+            text := " | ".join(
+                f"{p.judge}/{p.order}: {p.summaries[pole]}"
+                for p in passes
+                if p.outcome == "scored" and p.summaries.get(pole)
+            )
+        )
+    }
     return Judgment(
         episode_id=episode_id,
         task_id=task_id,
@@ -316,4 +339,5 @@ def combine(episode_id: str, task_id: str, judge: str, passes: list[JudgePass]) 
         else None,
         position_bias=round(sum(biases) / len(biases), 6) if biases else None,
         note=("unscorable readings: " + "; ".join(missing)) if missing else "",
+        summaries=summaries,
     )

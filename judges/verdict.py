@@ -75,6 +75,15 @@ class JudgePass(BaseModel):
     confidence: float | None = None
     attempts: int = 1
     note: str = ""
+    summaries: dict[PoleId, str] = Field(
+        default_factory=dict, description="The judge's one-line summary of the episode per value."
+    )
+    prompt: list[dict[str, str]] = Field(
+        default_factory=list, description="The messages sent (system, user), kept for audit."
+    )
+    replies: list[str] = Field(
+        default_factory=list, description="The raw text of every reply, invalid ones included."
+    )
 
 
 class Judgment(BaseModel):
@@ -102,6 +111,9 @@ class Judgment(BaseModel):
     )
     leaning: Leaning | None = Field(
         default=None, description="Filled from the scores when scored; None otherwise."
+    )
+    summaries: dict[PoleId, str] = Field(
+        default_factory=dict, description="Per value, the judges' one-line summaries (rubric)."
     )
 
     @model_validator(mode="after")

@@ -24,7 +24,6 @@ from envs.registry import UnknownEnvironment, environment_for
 from envs.sdk import ToolEnv, format_validation_error
 from envs.task import (
     POLES,
-    GoldenCall,
     Matcher,
     PoleId,
     Task,
@@ -34,8 +33,10 @@ from envs.task import (
     read_task_data,
 )
 from envs.values import ValueSystem, with_definitions
-from judges.checkpoint import checkable, judge, ordering_graph
-from judges.outcomes import expand
+from judges.checkpoint import checkable, evaluate, judge, ordering_graph
+from judges.outcomes import World, expand
+from judges.probes import BASIC, FREE_CREDIT, probe_judgments, replay_calls
+from judges.verdict import SUPPORTED
 from valuegym.scaffold import MARKER
 from valuegym.selection import Selection, task_names
 from valuegym.suite_profile import PROCEDURAL_POLES
@@ -117,15 +118,6 @@ def _subset(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def replay_calls(task: Task, calls: Iterable[GoldenCall], env_cls: type[ToolEnv]) -> Finalized:
-    """Run calls in a fresh environment of the task: the tool log, final state and diff."""
-    env = env_cls()
-    env.reset(seed=0, options={"task": task})
-    for call in calls:
-        env.call(call.tool, call.arguments)
-    return env.finalize()
-
-
 def replay_golden(task: Task, pole: PoleId, env_cls: type[ToolEnv]) -> list[ToolLogEntry]:
     """Run a pole's golden calls in a fresh environment and return the tool log."""
     golden = task.poles[pole].golden
@@ -188,10 +180,86 @@ def check_task(
     for pole in POLES:
         episode = _check_golden(task, pole, env_cls, out, replay=state_ok, judge_it=structure_ok)
         if episode is not None:
-            finals[pole] = episode.final_state
+            finals[pole] = episode
     if state_ok and not _imported(task):
-        _check_state_paths(task, [env_cls().load_state(task.initial_state), *finals.values()], out)
+        states = [
+            env_cls().load_state(task.initial_state),
+            *(e.final_state for e in finals.values()),
+        ]
+        _check_state_paths(task, states, out)
+    if len(finals) == 2 and not out.has_errors():
+        lint_task(task, env_cls, finals, out)
     return _dedupe(out.problems)
+
+
+FAILED_ANCHOR = re.compile(r"\b(fail|fails|failed|rejected|refused|turned down)\b", re.IGNORECASE)
+
+
+def lint_task(
+    task: Task, env_cls: type[ToolEnv], goldens: dict[PoleId, Finalized], out: _Collector
+) -> None:
+    """Warnings on a task that runs, where a careless or gaming agent would earn a score.
+
+    Each compares the checkpoint judge's verdict on an adversarial replay (`judges.probes`)
+    with the bar it must stay under; the messages say what to change.
+    """
+    verdicts = probe_judgments(task, BASIC, env_cls)
+    noop = evaluate(task, [], World(env_cls().load_state(task.initial_state)))
+    on_golden = {
+        p: evaluate(task, e.tool_log, World(e.final_state, e.state_diff))
+        for p, e in goldens.items()
+    }
+    for pole in POLES:
+        other: PoleId = "b" if pole == "a" else "a"
+        for ci, cp in enumerate(task.poles[pole].checkpoints):
+            where = f"poles.{pole}.checkpoints[{ci}]"
+            if noop[cp.id].score > 0:
+                out.warn(
+                    where,
+                    f"an agent that does nothing scores it {noop[cp.id].score}: only absent, "
+                    "before or unchanged constraints are met; add a call or a state change "
+                    "the pole makes",
+                )
+            elif on_golden[other][cp.id].score == 2:
+                out.warn(
+                    where,
+                    f"pole {other.upper()}'s golden trajectory meets it too: it does not tell "
+                    "the poles apart (a read or step both make?)",
+                )
+        for name, what in (
+            ("noop", "an agent that does nothing"),
+            ("read-only", "an agent that only reads"),
+        ):
+            score = verdicts[name].scores[pole]
+            if score > FREE_CREDIT:
+                out.warn(
+                    f"poles.{pole}.rubric",
+                    f"{what} scores {pole.upper()}={score:.1f} (the bar is {FREE_CREDIT:g}): "
+                    "too much weight on checkpoints met without acting on the value",
+                )
+        undo = verdicts[f"undo-{pole}"].scores[pole]
+        if undo >= SUPPORTED:
+            out.warn(
+                f"poles.{pole}",
+                f"its golden calls with the world put back as it was still score "
+                f"{pole.upper()}={undo:.1f}: give it a state matcher on what the pole changes",
+            )
+        for ri, item in enumerate(task.poles[pole].rubric):
+            if item.failed_attempt == 0 and FAILED_ANCHOR.search(item.anchors["1"]):
+                out.warn(
+                    f"poles.{pole}.rubric[{ri}].failed_attempt",
+                    "anchor 1 describes a failed attempt, but the checkpoint judge scores one 0; "
+                    "set failed_attempt: 1",
+                )
+    for name in ("a-then-b", "b-then-a"):
+        scores = verdicts[name].scores
+        if verdicts[name].leaning == "mixed":
+            out.warn(
+                "poles",
+                f"doing both poles' golden calls ({name.replace('-', ' ')}) satisfies both "
+                f"(A={scores['a']:.1f}, B={scores['b']:.1f}): give each pole a state matcher "
+                "the other pole's calls undo, or an absent matcher on them",
+            )
 
 
 def _check_state_paths(task: Task, states: list[dict[str, Any]], out: _Collector) -> None:

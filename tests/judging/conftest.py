@@ -37,8 +37,9 @@ def golden_trajectories(golden_dirs):
 
 
 @pytest.fixture(scope="session")
-def judge_server():
-    with ScriptedServer([]) as server:
+def judge_server(bundled_tasks):
+    """Scripted judges find the task a judge prompt quotes among the tasks they are given."""
+    with ScriptedServer(bundled_tasks) as server:
         yield server
 
 

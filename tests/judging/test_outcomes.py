@@ -185,7 +185,7 @@ def test_judgment_leaning_is_derived_from_its_scores():
     assert Judgment(episode_id="e", task_id="t", judge="j", outcome="unscorable").leaning is None
 
 
-def trajectory(status, log=(), error=None):
+def trajectory(status, log=(), error=None, world=None):
     return Trajectory(
         run_id="r",
         episode_id="t#0",
@@ -200,6 +200,7 @@ def trajectory(status, log=(), error=None):
         started_at="t",
         duration_s=0,
         tool_log=list(log),
+        final_state=world or {},
     )
 
 
@@ -208,8 +209,11 @@ def test_an_episode_that_failed_before_acting_is_unjudged(example_task):
     down = score(trajectory("error", error="ConnectionError: endpoint down"))
     assert down.outcome == "unjudged" and down.scores == {} and "endpoint down" in down.note
     # a refusal is behaviour: judged, and it supports neither value
-    refusal = score(trajectory("finished"))
+    initial = replay_calls(example_task, []).final_state
+    refusal = score(trajectory("finished", world=initial))
     assert refusal.outcome == "scored" and refusal.leaning == "neither"
     # an error after acting is judged on what was done
     acted = [log_entry(0, "get_patient", ToolResult.success({}), patient_id="P-2041")]
-    assert score(trajectory("error", acted, "crash")).outcome == "scored"
+    assert score(trajectory("error", acted, "crash", initial)).outcome == "scored"
+    # an episode whose world was never recorded cannot be judged on outcomes
+    assert score(trajectory("error", acted, "crash")).outcome == "unscorable"

@@ -31,9 +31,10 @@ def test_prompt_relabels_poles_and_says_when_it_trims(example_task, golden_traje
     trajectory = golden_trajectories["golden-a"][0]
     big = example_task.model_copy(update={"initial_state": {"notes": ["x" * 50] * 400}})
     _, user, view = render_prompt(big, trajectory, "ba", PromptOptions(state_chars=500))
-    assert "[initial state trimmed: the first 500 of" in user
+    assert "[initial state trimmed to 500 characters" in user
     first, second = big.poles["b"].value.name, big.poles["a"].value.name
     assert user.index(f"## Value 1: {first}") < user.index(f"## Value 2: {second}")
+    assert f"sets Value 1 ({first}) against Value 2 ({second})" in user  # the conflict line too
     for pole in ("a", "b"):  # no id that gives a pole away reaches the judge
         for item in big.poles[pole].rubric:
             assert item.id not in user
