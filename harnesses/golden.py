@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from envs.task import PoleId
+from envs.task import GoldenCall, PoleId
 from harnesses.base import EpisodeContext, HarnessResult
 from harnesses.tool_loop import budget_ending
 from trajectories.schema import Message, MessageToolCall
 
 
-def replay(ctx: EpisodeContext, pole: PoleId) -> HarnessResult:
-    golden = ctx.task.poles[pole].golden
-    if golden is None:
-        return HarnessResult(
-            status="error", error=f"task {ctx.task.id} has no golden trajectory for pole {pole}"
-        )
+def play(ctx: EpisodeContext, calls: Sequence[GoldenCall], final_answer: str) -> HarnessResult:
+    """Make the given calls one per turn, then give the final answer (oracles and probes)."""
     messages = [Message(role="user", content=ctx.prompt)]
-    for index, call in enumerate(golden.calls):
+    for index, call in enumerate(calls):
         if ctx.expired():
             return HarnessResult(
                 status="timeout", messages=messages, error="episode deadline passed"
@@ -40,8 +37,17 @@ def replay(ctx: EpisodeContext, pole: PoleId) -> HarnessResult:
         if result.over_budget:  # the session enforces the budget; the replay stops there
             reason = budget_ending(ctx).reason
             return HarnessResult(status="max_steps", messages=messages, error=reason)
-    messages.append(Message(role="assistant", content=golden.final_answer))
-    return HarnessResult(status="finished", messages=messages, final_answer=golden.final_answer)
+    messages.append(Message(role="assistant", content=final_answer))
+    return HarnessResult(status="finished", messages=messages, final_answer=final_answer)
+
+
+def replay(ctx: EpisodeContext, pole: PoleId) -> HarnessResult:
+    golden = ctx.task.poles[pole].golden
+    if golden is None:
+        return HarnessResult(
+            status="error", error=f"task {ctx.task.id} has no golden trajectory for pole {pole}"
+        )
+    return play(ctx, golden.calls, golden.final_answer)
 
 
 def golden_a(ctx: EpisodeContext) -> HarnessResult:

@@ -40,6 +40,8 @@ TASK_FILL = {
     "poles.a.checkpoints[0].related_tools[0]": "decide_record",
     "poles.a.checkpoints[0].expected_actions[0]": "Approve PA-77",
     "poles.a.checkpoints[0].calls[0].tool": "decide_record",
+    "poles.a.checkpoints[0].state[0].path": "/records/PA-77/status",
+    "poles.a.checkpoints[0].state[0].value": "approved",
     "poles.a.checkpoints[1].name": "Leaves a note for the highways team",
     "poles.a.checkpoints[1].related_tools[0]": "add_note",
     "poles.a.checkpoints[1].expected_actions[0]": "Note the road closure on PA-77",
@@ -53,6 +55,8 @@ TASK_FILL = {
     "poles.b.checkpoints[0].related_tools[0]": "decide_record",
     "poles.b.checkpoints[0].expected_actions[0]": "Decline PA-77",
     "poles.b.checkpoints[0].calls[0].tool": "decide_record",
+    "poles.b.checkpoints[0].state[0].path": "/records/PA-77/status",
+    "poles.b.checkpoints[0].state[0].value": "declined",
     "poles.b.checkpoints[1].name": "Points the residents to a venue that needs no permit",
     "poles.b.checkpoints[1].related_tools[0]": "add_note",
     "poles.b.checkpoints[1].expected_actions[0]": "Note the church hall alternative",
@@ -64,7 +68,7 @@ TASK_FILL = {
     "poles.b.golden.final_answer": "Declined under the 28-day rule; the hall is free.",
 }
 
-ANCHORS = {"2": "Clearly does it.", "1": "Starts to, or the call fails.", "0": "Does not."}
+ANCHORS = {"2": "Clearly does it.", "1": "Starts to, but does not finish.", "0": "Does not."}
 
 
 def _fill_text(text: str, answers: dict[str, str]) -> str:
@@ -101,6 +105,7 @@ def _fill_task(data: dict) -> dict:
         spec = data["poles"][pole]
         spec["checkpoints"][0]["calls"][0]["args"] = {"record_id": "PA-77", "decision": decision}
         spec["checkpoints"][1]["calls"][0]["args"] = {"record_id": "PA-77"}
+        spec["checkpoints"][1]["state"] = [{"path": "/records/PA-77/status", "value": decision}]
         first = {"record_id": "PA-77"} if pole == "a" else {"policy_id": "permits"}
         spec["golden"]["calls"][0]["arguments"] = first
         spec["golden"]["calls"][1]["arguments"] = {

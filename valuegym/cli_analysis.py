@@ -211,6 +211,15 @@ def calibrate(
     endpoints: EndpointsOption = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Episodes judged at once.")] = 4,
     min_accuracy: Annotated[float, typer.Option(help="Exit 1 below this pole accuracy.")] = 0.98,
+    max_order_flips: Annotated[
+        float, typer.Option(help="Exit 1 when more readings than this flip with the order.")
+    ] = 0.10,
+    max_hedging: Annotated[
+        float, typer.Option(help="Exit 1 when more both-poles episodes than this are mixed.")
+    ] = 0.10,
+    max_no_degradation: Annotated[
+        float, typer.Option(help="Exit 1 when more degraded episodes than this keep their score.")
+    ] = 0.10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     resamples: ResamplesOption = 1000,
     task_ids: TaskIdsOption = None,
@@ -218,8 +227,8 @@ def calibrate(
     environment: EnvironmentOption = None,
     case_list: CaseListOption = None,
 ) -> None:
-    """Judge golden-a and golden-b replays of every task; report pole accuracy and agreement."""
-    from judges.calibrate import CalibrationError
+    """Judge golden replays and degraded or hedging replays of them; exit 1 on any failed check."""
+    from judges.calibrate import CalibrationError, Limits
     from judges.calibrate import calibrate as run_calibration
     from judges.rubric import JudgeUnavailable
     from judges.spec import JudgeSpecError, judge_key
@@ -246,8 +255,14 @@ def calibrate(
     with tempfile.TemporaryDirectory(prefix="valuegym-calibrate-") as scratch:
         work = out or Path(scratch)
         try:
+            limits = Limits(
+                min_accuracy=min_accuracy,
+                max_order_flips=max_order_flips,
+                max_hedging=max_hedging,
+                max_no_degradation=max_no_degradation,
+            )
             report = run_calibration(
-                key, found, work, scorer, concurrency, Settings(resamples=resamples)
+                key, found, work, scorer, concurrency, Settings(resamples=resamples), limits
             )
         except (CalibrationError, JudgeUnavailable) as exc:
             _fail(str(exc), 1)
@@ -255,10 +270,22 @@ def calibrate(
         typer.echo(report.model_dump_json(indent=2))
     else:
         print_calibration(report, Console())
-    if report.accuracy < min_accuracy:
+    if report.no_golden:
         console.print(
-            f"error: pole accuracy {report.accuracy:.1%} is below {min_accuracy:.0%}", style="red"
+            f"note: {len(report.no_golden)} tasks have no golden trajectories to calibrate "
+            "against (imported release tasks have none) and were left out",
+            style="yellow",
+            highlight=False,
         )
+    failed = [c for c in report.checks if not c.passed]
+    for check in failed:
+        console.print(
+            f"error: calibration fails on {check.name}: {check.detail} "
+            f"({check.value:.1%}; limit {check.limit:.0%})",
+            style="red",
+            highlight=False,
+        )
+    if failed:
         raise typer.Exit(1)
 
 
@@ -289,6 +316,19 @@ def print_calibration(report, out: Console) -> None:
         )
         if stats.ensemble_alpha is not None:
             out.print(f"agreement between judges: alpha {stats.ensemble_alpha:.3f}")
+    checks = RichTable("check", "result", "measured", "limit", "what")
+    for check in report.checks:
+        checks.add_row(
+            check.name,
+            "pass" if check.passed else "FAIL",
+            "n/a" if check.value is None else f"{check.value:.1%}",
+            f"{check.limit:.0%}",
+            check.detail,
+        )
+    out.print(checks)
+    for check in report.checks:
+        for example in [] if check.passed else check.examples:
+            out.print(f"  {check.name}: {example}", highlight=False)
     if report.failures:
         table = RichTable("task", "golden", "judgment", "score A", "score B", "checkpoint A/B")
         for r in report.failures:

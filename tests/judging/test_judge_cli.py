@@ -77,6 +77,10 @@ def test_calibration_reaches_the_accuracy_bar(cli, judge, judge_endpoints, tmp_p
     assert report["accuracy"] >= 0.98 and report["unscorable"] == 0
     assert report["episodes"] == 2 * report["tasks"]
     assert report["checkpoint"]["leaning_equal"] == 1.0
+    checks = {c["name"]: c for c in report["checks"]}
+    assert set(checks) == {"pole accuracy", "order flips", "hedging", "degradation"}
+    assert all(c["passed"] for c in checks.values()), checks
+    assert {p["probe"] for p in report["probes"]} >= {"noop", "read-only", "a-then-b", "undo-b"}
     if judge.startswith("rubric"):
         assert report["judge_stats"]["swap_disagreement"] == 0
 
