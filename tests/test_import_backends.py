@@ -20,7 +20,7 @@ from valuegym.runner import sandbox_options
 
 from .test_import import RELEASE
 
-BACKENDS = ["inprocess", "process", "docker"]
+BACKENDS = ["inprocess", "process", pytest.param("docker", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")
