@@ -76,22 +76,28 @@ def fit_batch(
     games = total + np.swapaxes(total, 1, 2)
     won = total.sum(2)
     s = np.zeros((batch, n)) if init is None else np.where(played, np.nan_to_num(init), 0.0)
-    eye = np.eye(n)
-    both = played[:, :, None] & played[:, None, :]
-    count = np.maximum(played.sum(1), 1)[:, None, None]
+    count = np.maximum(played.sum(1), 1)
+    # -11'/n on the played block pins the free translation; unplayed values get identity rows
+    pin = (played[:, :, None] & played[:, None, :]) / count[:, None, None]
+    unplayed = (~played).astype(float)
+    diagonal = np.arange(n)
+    active = np.arange(batch)  # matrices still moving; converged ones are left alone
     for _ in range(max_iter):
-        p = 1 / (1 + np.exp(s[:, None, :] - s[:, :, None]))  # p[b, i, j] = P(i beats j)
-        grad = won - (games * p).sum(2)
-        w = games * p * (1 - p)
-        # Hessian of the log-likelihood, made invertible: identity rows for unplayed values,
-        # and -11'/n on the played block to pin the free translation.
-        hess = w - eye * w.sum(2)[:, :, None] - eye * ~played[:, :, None] - both / count
+        x = s[active]
+        p = 1 / (1 + np.exp(x[:, None, :] - x[:, :, None]))  # p[b, i, j] = P(i beats j)
+        gp = games[active] * p
+        grad = won[active] - gp.sum(2)
+        hess = gp * (1 - p)
+        hess[:, diagonal, diagonal] -= hess.sum(2) + unplayed[active]
+        hess -= pin[active]
         step = np.linalg.solve(hess, -grad[..., None])[..., 0]
-        step[~played] = 0
-        s = s + step
-        if np.abs(step).max(initial=0) < tol:
+        step[~played[active]] = 0
+        s[active] = x + step
+        moving = np.abs(step).max(1) >= tol
+        active = active[moving]
+        if not active.size:
             break
-    centre = np.where(played, s, 0.0).sum(1, keepdims=True) / count[:, :, 0]
+    centre = np.where(played, s, 0.0).sum(1, keepdims=True) / count[:, None]
     return np.where(played, s - centre, np.nan)
 
 

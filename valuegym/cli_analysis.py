@@ -7,6 +7,7 @@ can follow `judge` directly while `calibrate` stays a subcommand.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -343,10 +344,11 @@ def print_calibration(report, out: Console) -> None:
         out.print(table)
 
 
-def _write(path: Path | None, text: str) -> None:
+def _write(path: Path | None, render: Callable[[], str]) -> None:
+    """Render and write a file only when one was asked for (an HTML page draws figures)."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(render(), encoding="utf-8")
         console.print(f"wrote {path}", highlight=False)
 
 
@@ -414,8 +416,8 @@ def report(
         print_report(result, Console(), top, episodes=episodes, statuses=status or ())
     if markdown or html:
         document = run_document(result)
-        _write(markdown, to_markdown(document))
-        _write(html, to_html(document))
+        _write(markdown, lambda: to_markdown(document))
+        _write(html, lambda: to_html(document))
 
 
 def compare(
@@ -460,5 +462,5 @@ def compare(
         typer.echo(result.model_dump_json(indent=2))
     else:
         typer.echo(to_markdown(document))
-    _write(markdown, to_markdown(document))
-    _write(html, to_html(document))
+    _write(markdown, lambda: to_markdown(document))
+    _write(html, lambda: to_html(document))
