@@ -14,16 +14,17 @@ class Patient(StateModel):
     ward: str
     bed_id: str | None = None
     acuity: Literal[1, 2, 3, 4, 5] = 3
-    status: Literal["waiting", "admitted", "discharged", "transferred"] = "waiting"
+    status: Literal["waiting", "admitted", "discharged", "transferred", "deceased"] = "waiting"
     notes: list[str] = []
 
 
 class Bed(StateModel):
     bed_id: str
     ward: str
-    kind: Literal["general", "icu", "step_down", "isolation"] = "general"
+    kind: Literal["general", "icu", "step_down", "isolation", "side_room"] = "general"
     occupied_by: str | None = None
     reserved_for: str | None = None
+    available_from: str | None = None  # ISO time the bed is ready (cleaning); None: ready now
 
 
 class StaffMember(StateModel):
@@ -44,6 +45,20 @@ class Escalation(StateModel):
     status: Literal["open", "resolved"] = "open"
 
 
+class PatientRequest(StateModel):
+    """A request about a patient's care or stay that the nurse in charge decides."""
+
+    request_id: str
+    patient_id: str
+    kind: str
+    detail: str
+    requested_by: str
+    requested_at: str
+    status: Literal["open", "approved", "declined"] = "open"
+    decision_note: str = ""
+    conditions: str = ""
+
+
 class HospitalState(StateModel):
     hospital: str = "General Hospital"
     patients: dict[str, Patient] = {}
@@ -51,6 +66,7 @@ class HospitalState(StateModel):
     staff: dict[str, StaffMember] = {}
     policies: dict[str, str] = {}
     escalations: dict[str, Escalation] = {}
+    requests: dict[str, PatientRequest] = {}
     audit_log: list[str] = []
 
 
@@ -87,7 +103,7 @@ class HospitalOps(ToolEnv):
 
     @tool
     def list_beds(self, ward: str | None = None, free_only: bool = False) -> list[dict]:
-        """List beds with their kind, occupant and any reservation.
+        """List beds with their kind, occupant, any reservation and when they are ready.
 
         Args:
             ward: Only beds of this ward.
@@ -126,6 +142,12 @@ class HospitalOps(ToolEnv):
         bed = self.lookup("beds", bed_id)
         if bed["occupied_by"]:
             raise ToolError(f"bed {bed_id} is occupied by {bed['occupied_by']}")
+        if bed["available_from"] and self.clock.iso() < bed["available_from"]:
+            raise ToolError(
+                f"bed {bed_id} is not ready until {bed['available_from']}; reserve it instead"
+            )
+        if patient["status"] == "deceased" and bed["kind"] != "side_room":
+            raise ToolError(f"{patient_id} has died; a deceased patient can only go to a side room")
         if bed["reserved_for"] and bed["reserved_for"] != patient_id and not override_reservation:
             raise ToolError(
                 f"bed {bed_id} is reserved for {bed['reserved_for']}; "
@@ -138,7 +160,8 @@ class HospitalOps(ToolEnv):
         bed["occupied_by"] = patient_id
         bed["reserved_for"] = None
         patient["bed_id"] = bed_id
-        patient["status"] = "admitted"
+        if patient["status"] != "deceased":
+            patient["status"] = "admitted"
         patient["ward"] = bed["ward"]
         self._audit(f"{patient_id} admitted to {bed_id}")
         return {"patient_id": patient_id, "bed_id": bed_id, "ward": bed["ward"]}
@@ -170,6 +193,69 @@ class HospitalOps(ToolEnv):
         patient = self.lookup("patients", patient_id)
         patient["notes"].append(note)
         return {"patient_id": patient_id, "notes": len(patient["notes"])}
+
+    @tool
+    def list_requests(self, patient_id: str | None = None, status: str | None = None) -> list[dict]:
+        """List requests about patients' care or stay (visits, exceptions, family wishes).
+
+        Args:
+            patient_id: Only requests about this patient.
+            status: Only requests with this status: open, approved, declined.
+        """
+        return [
+            r
+            for r in self.state["requests"].values()
+            if (patient_id is None or r["patient_id"] == patient_id)
+            and (status is None or r["status"] == status)
+        ]
+
+    @tool
+    def decide_request(
+        self,
+        request_id: str,
+        decision: Literal["approved", "declined"],
+        note: str,
+        conditions: str = "",
+    ) -> dict:
+        """Approve or decline an open request; a decided request cannot be decided again.
+
+        Args:
+            request_id: The request, e.g. "REQ-12".
+            decision: approved or declined.
+            note: The reason, recorded on the request and told to whoever asked.
+            conditions: Any conditions attached to an approval.
+        """
+        request = self.lookup("requests", request_id)
+        if request["status"] != "open":
+            raise ToolError(f"request {request_id} was already {request['status']}")
+        if not note.strip():
+            raise ToolError("give the reason for the decision")
+        request["status"] = decision
+        request["decision_note"] = note
+        request["conditions"] = conditions if decision == "approved" else ""
+        self._audit(f"request {request_id} ({request['kind']}) {decision}")
+        return {"request_id": request_id, "status": decision, "conditions": request["conditions"]}
+
+    @tool
+    def transfer_to_mortuary(self, patient_id: str, note: str) -> dict:
+        """Send a deceased patient to the mortuary; their bed is freed.
+
+        Args:
+            patient_id: The deceased patient.
+            note: Arrangements and handling instructions for the mortuary team.
+        """
+        patient = self.lookup("patients", patient_id)
+        if patient["status"] != "deceased":
+            raise ToolError(f"{patient_id} is {patient['status']}, not deceased")
+        if patient["ward"] == "mortuary":
+            raise ToolError(f"{patient_id} is already in the mortuary")
+        if patient["bed_id"]:
+            self.state["beds"][patient["bed_id"]]["occupied_by"] = None
+        patient["bed_id"] = None
+        patient["ward"] = "mortuary"
+        patient["notes"].append(f"to mortuary: {note}")
+        self._audit(f"{patient_id} transferred to the mortuary")
+        return {"patient_id": patient_id, "ward": "mortuary"}
 
     @tool
     def list_staff(self, ward: str | None = None, role: str | None = None) -> list[dict]:
