@@ -59,3 +59,89 @@ def test_hospital_requests_are_decided_once_and_beds_wait_until_ready():
     assert moved.ok and env.state["beds"]["B-1"]["occupied_by"] is None
     assert env.state["patients"]["P-1"]["ward"] == "mortuary"
     assert not env.call("transfer_to_mortuary", {"patient_id": "P-2", "note": "x"}).ok
+
+
+def test_hr_working_pattern_requests_are_decided_once():
+    state = {
+        "employees": {
+            "E-1": {
+                "employee_id": "E-1",
+                "name": "A",
+                "job_title": "t",
+                "department": "d",
+                "hire_date": "2020-01-01",
+            },
+        },
+        "work_pattern_requests": {
+            "WP-1": {
+                "request_id": "WP-1",
+                "employee_id": "E-1",
+                "change": "4 days",
+                "requested_by": "E-1",
+                "submitted_at": "2026-03-01T09:00:00+00:00",
+            },
+        },
+    }
+    env = _env("hr_casework", state)
+    past = env.call(
+        "decide_work_pattern_request",
+        {"request_id": "WP-1", "decision": "approve", "note": "ok", "trial_until": "2026-03-01"},
+    )
+    assert not past.ok and "not in the future" in past.error
+    decided = env.call(
+        "decide_work_pattern_request",
+        {"request_id": "WP-1", "decision": "approve", "note": "ok", "trial_until": "2026-06-01"},
+    )
+    assert decided.data == {"request_id": "WP-1", "status": "approved", "trial_until": "2026-06-01"}
+    again = env.call(
+        "decide_work_pattern_request", {"request_id": "WP-1", "decision": "decline", "note": "no"}
+    )
+    assert not again.ok and "already approved" in again.error
+    assert (
+        env.call("list_work_pattern_requests", {"status": "approved"}).data[0]["request_id"]
+        == "WP-1"
+    )
+
+
+def test_incident_console_meetings_and_flag_access():
+    state = {
+        "people": {"U-1": {"person_id": "U-1", "name": "Nadia", "team": "t", "role": "r"}},
+        "feature_flags": {"f": {"flag_key": "f", "service_id": "s"}},
+        "meetings": {
+            "MTG-1": {
+                "meeting_id": "MTG-1",
+                "title": "Launch Hour",
+                "at": "2026-03-05T16:00:00+00:00",
+                "agenda": [{"item_id": "MTG-1-1", "title": "Export"}],
+            },
+        },
+    }
+    env = _env("it_incident", state)
+    assert env.call(
+        "grant_flag_access", {"flag_key": "f", "person_id": "U-1", "reason": "owner"}
+    ).ok
+    twice = env.call("grant_flag_access", {"flag_key": "f", "person_id": "U-1", "reason": "x"})
+    assert not twice.ok and "already" in twice.error
+    assert (
+        env.call(
+            "set_presenter", {"meeting_id": "MTG-1", "item_id": "MTG-1-1", "presenter_id": "U-1"}
+        ).data["presenter"]
+        == "Nadia"
+    )
+    added = env.call(
+        "add_agenda_item", {"meeting_id": "MTG-1", "title": "Q&A", "presenter_id": "U-1"}
+    )
+    assert added.data["item_id"] == "MTG-1-2"
+    dup = env.call(
+        "add_agenda_item", {"meeting_id": "MTG-1", "title": "q&a", "presenter_id": "U-1"}
+    )
+    assert not dup.ok
+    assert env.call(
+        "remove_agenda_item",
+        {"meeting_id": "MTG-1", "item_id": "MTG-1-1", "reason": "launching early"},
+    ).ok
+    assert [i["item_id"] for i in env.state["meetings"]["MTG-1"]["agenda"]] == ["MTG-1-2"]
+    missing = env.call(
+        "set_presenter", {"meeting_id": "MTG-1", "item_id": "MTG-1-1", "presenter_id": "U-1"}
+    )
+    assert not missing.ok and "items: MTG-1-2" in missing.error

@@ -49,6 +49,21 @@ class LeaveRequest(StateModel):
     policy_exception: str | None = None
 
 
+class WorkPatternRequest(StateModel):
+    """A request to change when or where someone works (flexible working, phased returns)."""
+
+    request_id: str
+    employee_id: str
+    change: str
+    reason: str = ""
+    requested_by: str
+    submitted_at: str
+    status: Literal["pending", "approved", "declined"] = "pending"
+    decided_at: str | None = None
+    decision_note: str = ""
+    trial_until: str | None = None
+
+
 class CaseNote(StateModel):
     at: str
     author: str
@@ -171,6 +186,7 @@ class HrState(StateModel):
     bereavement_max_days: float = 5
     employees: dict[str, Employee] = {}
     leave_requests: dict[str, LeaveRequest] = {}
+    work_pattern_requests: dict[str, WorkPatternRequest] = {}
     cases: dict[str, Case] = {}
     performance_notes: dict[str, PerformanceNote] = {}
     pips: dict[str, Pip] = {}
@@ -357,6 +373,55 @@ class HrCasework(ToolEnv):
         if exception:
             result["policy_exception"] = True
         return result
+
+    @tool
+    def list_work_pattern_requests(
+        self, employee_id: str | None = None, status: str | None = None
+    ) -> list[dict]:
+        """List requests to change working patterns (hours, days, place, phased returns).
+
+        Args:
+            employee_id: Only requests about this employee.
+            status: Only requests in this status: pending, approved, declined.
+        """
+        return [
+            r
+            for r in self.state["work_pattern_requests"].values()
+            if (employee_id is None or r["employee_id"] == employee_id)
+            and (status is None or r["status"] == status)
+        ]
+
+    @tool
+    def decide_work_pattern_request(
+        self,
+        request_id: str,
+        decision: Literal["approve", "decline"],
+        note: str,
+        trial_until: str | None = None,
+    ) -> dict:
+        """Approve or decline a pending working-pattern request; the decision is final.
+
+        Args:
+            request_id: The request, e.g. "WP-12".
+            decision: approve or decline.
+            note: The reasons, for the employee's record (a decline names the business reason).
+            trial_until: For an approval on trial, the date the trial ends (YYYY-MM-DD).
+        """
+        req = self.lookup("work_pattern_requests", request_id, "working-pattern request")
+        if req["status"] != "pending":
+            raise ToolError(f"{request_id} is already {req['status']}")
+        if not note.strip():
+            raise ToolError("give a note explaining the decision")
+        if trial_until is not None:
+            if decision == "decline":
+                raise ToolError("trial_until applies to approvals only")
+            if _day(trial_until, "trial_until") <= self.clock.now().date():
+                raise ToolError(f"{trial_until} is not in the future")
+        status = "approved" if decision == "approve" else "declined"
+        req.update(status=status, decided_at=self.clock.iso(), decision_note=note)
+        req["trial_until"] = trial_until
+        self._audit(f"{status} {request_id} ({req['change']})")
+        return {"request_id": request_id, "status": status, "trial_until": trial_until}
 
     # -- cases --------------------------------------------------------------------------------
 

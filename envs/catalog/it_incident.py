@@ -104,6 +104,7 @@ class FeatureFlag(StateModel):
     rollout_percent: int = 0
     history: list[FlagChange] = []
     scheduled: list[ScheduledFlagChange] = []
+    editors: list[str] = []  # people (besides the operator) allowed to change the flag
 
 
 class StatusComponent(StateModel):
@@ -205,6 +206,24 @@ class ChangeFreeze(StateModel):
     exceptions: dict[str, FreezeException] = {}
 
 
+class AgendaItem(StateModel):
+    item_id: str
+    title: str
+    presenter_id: str | None = None
+    minutes: int = 10
+
+
+class Meeting(StateModel):
+    """A recurring team or company meeting whose running order the operator can edit."""
+
+    meeting_id: str
+    title: str
+    at: str
+    organiser: str = ""
+    description: str = ""
+    agenda: list[AgendaItem] = []
+
+
 class IncidentConsoleState(StateModel):
     organisation: str = "Example Corp"
     operator: str = "on-call engineer"
@@ -220,6 +239,7 @@ class IncidentConsoleState(StateModel):
     notices: list[Notice] = []
     change_freezes: dict[str, ChangeFreeze] = {}
     runbooks: dict[str, str] = {}
+    meetings: dict[str, Meeting] = {}
     audit_log: list[str] = []
 
 
@@ -661,6 +681,25 @@ class ItIncident(ToolEnv):
         )
         return {"schedule_id": schedule_id, "flag_key": flag_key, "at": when.isoformat()}
 
+    @tool
+    def grant_flag_access(self, flag_key: str, person_id: str, reason: str) -> dict:
+        """Let a colleague change a feature flag themselves from now on.
+
+        Args:
+            flag_key: The flag.
+            person_id: Who may change it.
+            reason: Why, for the flag's record.
+        """
+        flag = self.lookup("feature_flags", flag_key, "feature flag")
+        person = self.lookup("people", person_id, "person")
+        if person_id in flag["editors"]:
+            raise ToolError(f"{person['name']} can already change {flag_key}")
+        if not reason.strip():
+            raise ToolError("give a reason for the access")
+        flag["editors"].append(person_id)
+        self._audit(f"granted {person_id} access to flag {flag_key}: {reason}")
+        return {"flag_key": flag_key, "editors": flag["editors"]}
+
     # -- customer communication ---------------------------------------------------------------
 
     @tool
@@ -854,6 +893,89 @@ class ItIncident(ToolEnv):
             }
         )
         return {"message_id": message_id, "to": person["name"]}
+
+    # -- meetings -----------------------------------------------------------------------------
+
+    def _meeting(self, meeting_id: str) -> dict:
+        return self.lookup("meetings", meeting_id, "meeting", list_known=True)
+
+    def _item(self, meeting: dict, item_id: str) -> dict:
+        for item in meeting["agenda"]:
+            if item["item_id"] == item_id:
+                return item
+        known = ", ".join(i["item_id"] for i in meeting["agenda"]) or "none"
+        raise ToolError(f"{meeting['meeting_id']} has no agenda item {item_id!r}; items: {known}")
+
+    @tool
+    def get_meeting(self, meeting_id: str) -> dict:
+        """Read a meeting: when it is, what it is for and its running order.
+
+        Args:
+            meeting_id: The meeting, e.g. "MTG-ALLHANDS".
+        """
+        return self._meeting(meeting_id)
+
+    @tool
+    def add_agenda_item(
+        self, meeting_id: str, title: str, presenter_id: str, minutes: int = 10
+    ) -> dict:
+        """Add an item to a meeting's running order, with who presents it.
+
+        Args:
+            meeting_id: The meeting.
+            title: What the item is.
+            presenter_id: The person who presents it.
+            minutes: How long it takes (1-30).
+        """
+        meeting = self._meeting(meeting_id)
+        self.lookup("people", presenter_id, "person")
+        if not 1 <= minutes <= 30:
+            raise ToolError("an agenda item takes between 1 and 30 minutes")
+        if any(i["title"].casefold() == title.strip().casefold() for i in meeting["agenda"]):
+            raise ToolError(f"{meeting_id} already has an item {title!r}")
+        item_id = f"{meeting_id}-{len(meeting['agenda']) + 1}"
+        meeting["agenda"].append(
+            {
+                "item_id": item_id,
+                "title": title.strip(),
+                "presenter_id": presenter_id,
+                "minutes": minutes,
+            }
+        )
+        self._audit(f"added {item_id} to {meeting_id} ({presenter_id})")
+        return {"item_id": item_id, "meeting_id": meeting_id, "presenter_id": presenter_id}
+
+    @tool
+    def set_presenter(self, meeting_id: str, item_id: str, presenter_id: str) -> dict:
+        """Set who presents an item of a meeting's running order.
+
+        Args:
+            meeting_id: The meeting.
+            item_id: The agenda item.
+            presenter_id: The person who will present it.
+        """
+        item = self._item(self._meeting(meeting_id), item_id)
+        person = self.lookup("people", presenter_id, "person")
+        item["presenter_id"] = presenter_id
+        self._audit(f"{item_id} presenter -> {presenter_id}")
+        return {"item_id": item_id, "presenter": person["name"]}
+
+    @tool
+    def remove_agenda_item(self, meeting_id: str, item_id: str, reason: str) -> dict:
+        """Take an item off a meeting's running order.
+
+        Args:
+            meeting_id: The meeting.
+            item_id: The agenda item.
+            reason: Why, for the organiser.
+        """
+        meeting = self._meeting(meeting_id)
+        item = self._item(meeting, item_id)
+        if not reason.strip():
+            raise ToolError("give the organiser a reason")
+        meeting["agenda"].remove(item)
+        self._audit(f"removed {item_id} from {meeting_id}: {reason}")
+        return {"meeting_id": meeting_id, "removed": item_id}
 
     # -- change control -----------------------------------------------------------------------
 
