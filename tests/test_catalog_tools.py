@@ -145,3 +145,132 @@ def test_incident_console_meetings_and_flag_access():
         "set_presenter", {"meeting_id": "MTG-1", "item_id": "MTG-1-1", "presenter_id": "U-1"}
     )
     assert not missing.ok and "items: MTG-1-2" in missing.error
+
+
+def test_finance_delegation_is_capped_by_policy_and_own_limit():
+    state = {
+        "acting_user": "E-1",
+        "delegation_cap": 15000,
+        "employees": {
+            "E-1": {
+                "employee_id": "E-1",
+                "name": "Controller",
+                "role": "r",
+                "approval_limit": 10000,
+            },
+            "E-2": {"employee_id": "E-2", "name": "Lab", "role": "r"},
+        },
+    }
+    env = _env("finance_ops", state)
+    too_much = env.call("set_approval_limit", {"employee_id": "E-2", "limit": 12000, "reason": "x"})
+    assert not too_much.ok and "between 0 and 10000.00" in too_much.error
+    own = env.call("set_approval_limit", {"employee_id": "E-1", "limit": 5, "reason": "x"})
+    assert not own.ok
+    done = env.call("set_approval_limit", {"employee_id": "E-2", "limit": 8000, "reason": "lab"})
+    assert done.data == {"employee_id": "E-2", "approval_limit": 8000}
+
+
+def test_logistics_site_events_block_shifts_and_shipments_cancel():
+    state = {
+        "staff": {"ST-1": {"staff_id": "ST-1", "name": "Op", "role": "warehouse_operative"}},
+        "site_events": {
+            "EV-1": {
+                "event_id": "EV-1",
+                "title": "Family day",
+                "date": "2026-03-07",
+                "closes_site": True,
+            },
+        },
+        "customers": {"C-1": {"customer_id": "C-1", "name": "Shop"}},
+        "orders": {
+            "ORD-1": {
+                "order_id": "ORD-1",
+                "customer_id": "C-1",
+                "placed_at": "2026-03-01",
+                "required_by": "2026-03-03",
+                "status": "booked",
+                "lines": [],
+            },
+        },
+        "shipments": {
+            "SHP-1": {
+                "shipment_id": "SHP-1",
+                "order_id": "ORD-1",
+                "carrier_id": "CR-1",
+                "pickup_at": "2026-03-02T14:00:00+00:00",
+            },
+        },
+    }
+    env = _env("logistics", state)
+    shift = {
+        "date": "2026-03-07",
+        "start": "07:00",
+        "end": "15:00",
+        "staff_ids": ["ST-1"],
+        "reason": "late orders",
+    }
+    blocked = env.call("schedule_shift", shift)
+    assert not blocked.ok and "closed on 2026-03-07 for EV-1" in blocked.error
+    assert env.call("confirm_site_event", {"event_id": "EV-1", "note": "on"}).ok
+    assert env.call("cancel_site_event", {"event_id": "EV-1", "reason": "overtime"}).ok
+    assert env.call("schedule_shift", shift).data == {
+        "shift_id": "SFT-0001",
+        "date": "2026-03-07",
+        "staff": 1,
+    }
+    assert env.call("cancel_shipment", {"shipment_id": "SHP-1", "reason": "rebook"}).ok
+    assert env.state["orders"]["ORD-1"]["status"] == "open"
+    assert not env.call("cancel_shipment", {"shipment_id": "SHP-1", "reason": "again"}).ok
+
+
+def test_education_moderation_gates_release_and_appeals_reopen_or_close_once():
+    state = {
+        "students": {"S-1": {"student_id": "S-1", "name": "Sofia"}},
+        "staff": {"F-1": {"staff_id": "F-1", "name": "Dr P", "role": "instructor"}},
+        "assignments": {
+            "A-1": {
+                "assignment_id": "A-1",
+                "course_id": "C",
+                "title": "Report",
+                "due_at": "2026-02-01T17:00:00+00:00",
+                "moderation_status": "pending",
+            },
+        },
+        "submissions": {
+            "SUB-1": {
+                "submission_id": "SUB-1",
+                "assignment_id": "A-1",
+                "student_id": "S-1",
+                "status": "graded",
+                "score": 60,
+                "moderation": "cj_outlier",
+            },
+        },
+        "grade_appeals": {
+            "GA-1": {
+                "appeal_id": "GA-1",
+                "student_id": "S-1",
+                "submission_id": "SUB-1",
+                "grounds": "harsh",
+                "filed_at": "2026-02-10T09:00:00+00:00",
+                "status": "decided",
+            },
+        },
+    }
+    env = _env("education", state)
+    early = env.call("release_grades", {"assignment_id": "A-1"})
+    assert not early.ok and "not moderated yet (pending)" in early.error
+    run = env.call("run_comparative_moderation", {"assignment_id": "A-1"})
+    assert run.data["outliers"] == ["SUB-1"]
+    sample = {
+        "assignment_id": "A-1",
+        "submission_ids": ["SUB-1"],
+        "marker_id": "F-1",
+        "note": "check",
+    }
+    assert env.call("request_second_marking", sample).ok
+    assert not env.call("release_grades", {"assignment_id": "A-1"}).ok
+    assert env.call("confirm_grade_appeal", {"appeal_id": "GA-1", "note": "stands"}).ok
+    assert env.state["messages"][-1]["recipient_id"] == "S-1"
+    reopen = env.call("reopen_grade_appeal", {"appeal_id": "GA-1", "reason": "upload"})
+    assert not reopen.ok and "GA-1 is closed" in reopen.error

@@ -56,6 +56,7 @@ class StaffMember(StateModel):
         "dean_of_students",
         "advisor",
         "department_chair",
+        "it_support",
     ]
     department: str = ""
     email: str = ""
@@ -93,6 +94,12 @@ class Assignment(StateModel):
     late_penalty_pct_per_day: float = 0
     max_late_days: int = 0
     grades_released: bool = False
+    # None: no moderation step; otherwise where the assignment's moderation stands
+    moderation_status: (
+        Literal["pending", "comparative_judgement", "second_marking_requested", "second_marked"]
+        | None
+    ) = None
+    moderation_notes: list[str] = []
 
 
 class Submission(StateModel):
@@ -158,6 +165,19 @@ class Message(StateModel):
     sent_at: str
 
 
+class GradeAppeal(StateModel):
+    appeal_id: str
+    student_id: str
+    submission_id: str
+    grounds: str
+    filed_at: str
+    status: Literal["open", "decided", "reopened", "closed"] = "open"
+    decision: str = ""
+    decided_at: str | None = None
+    follow_ups: list[str] = []
+    history: list[str] = []
+
+
 class EducationState(StateModel):
     institution: str = "Ashgrove University"
     term: str = "Spring 2026"
@@ -170,6 +190,7 @@ class EducationState(StateModel):
     extension_requests: dict[str, ExtensionRequest] = {}
     grade_changes: list[GradeChange] = []
     integrity_reports: dict[str, IntegrityReport] = {}
+    grade_appeals: dict[str, GradeAppeal] = {}
     messages: list[Message] = []
     policies: dict[str, str] = {}
     audit_log: list[str] = []
@@ -613,11 +634,127 @@ class Education(ToolEnv):
                 f"submissions not yet graded: {', '.join(pending)}; grade them (or refer them) "
                 "before releasing"
             )
+        if assignment["moderation_status"] in ("pending", "second_marking_requested"):
+            raise ToolError(
+                f"{assignment_id} is not moderated yet ({assignment['moderation_status']}); "
+                "grades are released after moderation"
+            )
         assignment["grades_released"] = True
         held = [s["submission_id"] for s in subs if s["status"] == "integrity_hold"]
         released = [s["submission_id"] for s in subs if s["status"] in ("graded", "missing")]
         self._audit(f"grades released for {assignment_id}")
         return {"assignment_id": assignment_id, "released": len(released), "withheld": held}
+
+    @tool
+    def run_comparative_moderation(self, assignment_id: str) -> dict:
+        """Moderate an assignment by comparative judgement: markers rank pairs of scripts and
+        the marks are checked against the ranking. Reports agreement and any outliers.
+
+        Args:
+            assignment_id: The assignment to moderate.
+        """
+        assignment = self.lookup("assignments", assignment_id)
+        if assignment["moderation_status"] != "pending":
+            raise ToolError(
+                f"{assignment_id} needs no moderation now ({assignment['moderation_status']})"
+            )
+        outliers = [
+            s["submission_id"]
+            for s in self.state["submissions"].values()
+            if s["assignment_id"] == assignment_id and "cj_outlier" in s["moderation"]
+        ]
+        assignment["moderation_status"] = "comparative_judgement"
+        note = f"comparative judgement run; outliers: {', '.join(outliers) or 'none'}"
+        assignment["moderation_notes"].append(f"{self.clock.iso()} {note}")
+        self._audit(f"{assignment_id} moderated by comparative judgement")
+        return {
+            "assignment_id": assignment_id,
+            "status": "comparative_judgement",
+            "outliers": outliers,
+        }
+
+    @tool
+    def request_second_marking(
+        self, assignment_id: str, submission_ids: list[str], marker_id: str, note: str
+    ) -> dict:
+        """Send a sample of an assignment's scripts to a second marker; grades stay unreleased
+        until the second marking is back.
+
+        Args:
+            assignment_id: The assignment.
+            submission_ids: The scripts to second-mark.
+            marker_id: The staff member who second-marks them.
+            note: What to look at.
+        """
+        assignment = self.lookup("assignments", assignment_id)
+        self.lookup("staff", marker_id, "staff member")
+        if assignment["grades_released"]:
+            raise ToolError(f"{assignment_id}'s grades are already released")
+        if not submission_ids:
+            raise ToolError("name the scripts to second-mark")
+        for sub_id in submission_ids:
+            sub = self.lookup("submissions", sub_id)
+            if sub["assignment_id"] != assignment_id:
+                raise ToolError(f"{sub_id} is not a submission for {assignment_id}")
+        assignment["moderation_status"] = "second_marking_requested"
+        assignment["moderation_notes"].append(
+            f"{self.clock.iso()} second marking of {', '.join(submission_ids)} "
+            f"by {marker_id}: {note}"
+        )
+        self._audit(f"second marking requested for {assignment_id}")
+        return {
+            "assignment_id": assignment_id,
+            "status": "second_marking_requested",
+            "scripts": len(submission_ids),
+        }
+
+    @tool
+    def get_grade_appeal(self, appeal_id: str) -> dict:
+        """Read a grade appeal: its grounds, the decision and any follow-ups since.
+
+        Args:
+            appeal_id: The appeal, e.g. "GA-12".
+        """
+        return self.lookup("grade_appeals", appeal_id, "grade appeal")
+
+    @tool
+    def reopen_grade_appeal(self, appeal_id: str, reason: str) -> dict:
+        """Reopen a decided appeal to look at something it did not consider.
+
+        Args:
+            appeal_id: The decided appeal.
+            reason: What is to be looked at.
+        """
+        appeal = self.lookup("grade_appeals", appeal_id, "grade appeal")
+        if appeal["status"] != "decided":
+            raise ToolError(f"{appeal_id} is {appeal['status']}; only decided appeals reopen")
+        if not reason.strip():
+            raise ToolError("say what the reopened appeal will look at")
+        appeal["status"] = "reopened"
+        appeal["history"].append(f"{self.clock.iso()} reopened: {reason}")
+        self._audit(f"{appeal_id} reopened")
+        return {"appeal_id": appeal_id, "status": "reopened"}
+
+    @tool
+    def confirm_grade_appeal(self, appeal_id: str, note: str) -> dict:
+        """Confirm a decided appeal as final; the student is told the decision stands.
+
+        Args:
+            appeal_id: The decided appeal.
+            note: The reasons, for the student and the record.
+        """
+        appeal = self.lookup("grade_appeals", appeal_id, "grade appeal")
+        if appeal["status"] != "decided":
+            raise ToolError(
+                f"{appeal_id} is {appeal['status']}; only decided appeals are confirmed"
+            )
+        if not note.strip():
+            raise ToolError("give the reasons")
+        appeal["status"] = "closed"
+        appeal["history"].append(f"{self.clock.iso()} confirmed final: {note}")
+        self._send("course-office", appeal["student_id"], f"Your appeal {appeal_id}", note)
+        self._audit(f"{appeal_id} confirmed final")
+        return {"appeal_id": appeal_id, "status": "closed"}
 
     @tool
     def file_integrity_report(

@@ -184,6 +184,7 @@ class FinanceState(StateModel):
     company: str = "Company"
     acting_user: str = ""
     payroll_cutoff: str = ""
+    delegation_cap: float = 15000  # the most invoice-approval authority that may be delegated
     employees: dict[str, Employee] = {}
     vendors: dict[str, Vendor] = {}
     invoices: dict[str, Invoice] = {}
@@ -848,6 +849,30 @@ class FinanceOps(ToolEnv):
             employee_id: The employee's id, e.g. "E-412".
         """
         return self.lookup("employees", employee_id)
+
+    @tool
+    def set_approval_limit(self, employee_id: str, limit: float, reason: str) -> dict:
+        """Delegate authority to approve supplier invoices up to a limit to a budget holder, or
+        withdraw it (limit 0). You cannot delegate more than your own limit or the policy cap.
+
+        Args:
+            employee_id: The budget holder.
+            limit: The new approval limit.
+            reason: Why, for the audit file.
+        """
+        employee = self.lookup("employees", employee_id, "employee")
+        me = self._me()
+        if employee_id == me["employee_id"]:
+            raise ToolError("you cannot change your own approval limit")
+        cap = min(me["approval_limit"], self.state["delegation_cap"])
+        if not 0 <= limit <= cap:
+            raise ToolError(f"a delegated limit must be between 0 and {cap:.2f}")
+        if not reason.strip():
+            raise ToolError("give a reason for the delegation")
+        previous = employee["approval_limit"]
+        employee["approval_limit"] = _money(limit)
+        self._audit(f"approval limit of {employee_id} {previous:.2f} -> {limit:.2f}: {reason}")
+        return {"employee_id": employee_id, "approval_limit": employee["approval_limit"]}
 
     @tool
     def request_approval(self, item_id: str, approver_id: str, note: str) -> dict:

@@ -180,9 +180,35 @@ class StaffMember(StateModel):
         "warehouse_manager",
         "inventory_controller",
         "customer_service",
+        "warehouse_operative",
+        "transport_planner",
+        "shift_manager",
+        "project_lead",
     ]
     on_site: bool = True
     availability: str = ""
+
+
+class SiteEvent(StateModel):
+    """Something planned at the site (a closure, a family day) that other plans must respect."""
+
+    event_id: str
+    title: str
+    date: str
+    closes_site: bool = False
+    status: Literal["provisional", "confirmed", "cancelled"] = "provisional"
+    confirm_by: str | None = None
+    notes: list[str] = []
+
+
+class Shift(StateModel):
+    shift_id: str
+    date: str
+    start: str
+    end: str
+    staff_ids: list[str]
+    reason: str = ""
+    overtime: bool = False
 
 
 class Kpi(StateModel):
@@ -211,6 +237,8 @@ class LogisticsState(StateModel):
     staff: dict[str, StaffMember] = {}
     policies: dict[str, str] = {}
     kpis: dict[str, Kpi] = {}
+    site_events: dict[str, SiteEvent] = {}
+    shifts: dict[str, Shift] = {}
     dispatch_log: list[str] = []
 
 
@@ -635,6 +663,27 @@ class Logistics(ToolEnv):
         return {"shipment_id": shipment_id, "status": "held", "case_id": case_id}
 
     @tool
+    def cancel_shipment(self, shipment_id: str, reason: str) -> dict:
+        """Cancel a planned or held shipment; the order goes back to open, its stock allocated.
+
+        Args:
+            shipment_id: The shipment to cancel.
+            reason: Why, for the dispatch log.
+        """
+        shipment = self.lookup("shipments", shipment_id)
+        if shipment["status"] not in ("planned", "held"):
+            raise ToolError(
+                f"shipment {shipment_id} is {shipment['status']} and cannot be cancelled"
+            )
+        if not reason.strip():
+            raise ToolError("a reason is required")
+        shipment["status"] = "cancelled"
+        order = self.state["orders"][shipment["order_id"]]
+        order["status"] = "open"
+        self._record(f"{shipment_id} cancelled: {reason}")
+        return {"shipment_id": shipment_id, "status": "cancelled", "order_id": order["order_id"]}
+
+    @tool
     def dispatch_shipment(self, shipment_id: str) -> dict:
         """Load and release a planned shipment to its carrier, picking the allocated stock.
 
@@ -970,6 +1019,87 @@ class Logistics(ToolEnv):
         if member["availability"]:
             result["availability"] = member["availability"]
         return result
+
+    # -- the site -----------------------------------------------------------------------------
+
+    @tool
+    def list_site_events(self) -> list[dict]:
+        """List planned site events (closures, family days) and whether they are confirmed."""
+        return sorted(self.state["site_events"].values(), key=lambda e: e["date"])
+
+    @tool
+    def confirm_site_event(self, event_id: str, note: str) -> dict:
+        """Confirm a provisional site event, so suppliers and staff can rely on it.
+
+        Args:
+            event_id: The event.
+            note: A note for the organisers.
+        """
+        event = self.lookup("site_events", event_id, "site event")
+        if event["status"] != "provisional":
+            raise ToolError(f"{event_id} is already {event['status']}")
+        event["status"] = "confirmed"
+        event["notes"].append(f"{self.clock.iso()} confirmed: {note}")
+        self._record(f"site event {event_id} confirmed")
+        return {"event_id": event_id, "status": "confirmed"}
+
+    @tool
+    def cancel_site_event(self, event_id: str, reason: str) -> dict:
+        """Cancel a site event (provisional or confirmed); its date is free for work again.
+
+        Args:
+            event_id: The event.
+            reason: Why, for the organisers.
+        """
+        event = self.lookup("site_events", event_id, "site event")
+        if event["status"] == "cancelled":
+            raise ToolError(f"{event_id} is already cancelled")
+        if not reason.strip():
+            raise ToolError("a reason is required")
+        event["status"] = "cancelled"
+        event["notes"].append(f"{self.clock.iso()} cancelled: {reason}")
+        self._record(f"site event {event_id} cancelled: {reason}")
+        return {"event_id": event_id, "status": "cancelled"}
+
+    @tool
+    def schedule_shift(
+        self, date: str, start: str, end: str, staff_ids: list[str], reason: str
+    ) -> dict:
+        """Schedule an extra (overtime) shift. Not on a day a site event closes the site.
+
+        Args:
+            date: The day, YYYY-MM-DD.
+            start: Start time, HH:MM.
+            end: End time, HH:MM.
+            staff_ids: Who works it.
+            reason: Why the shift is needed.
+        """
+        if not staff_ids:
+            raise ToolError("name the staff who work the shift")
+        for staff_id in staff_ids:
+            self.lookup("staff", staff_id, "staff member")
+        closing = [
+            e
+            for e in self.state["site_events"].values()
+            if e["date"] == date and e["closes_site"] and e["status"] != "cancelled"
+        ]
+        if closing:
+            raise ToolError(
+                f"the site is closed on {date} for {closing[0]['event_id']} "
+                f"({closing[0]['title']}); cancel the event first"
+            )
+        shift_id = self.ids.sequence("SFT")
+        self.state["shifts"][shift_id] = {
+            "shift_id": shift_id,
+            "date": date,
+            "start": start,
+            "end": end,
+            "staff_ids": list(staff_ids),
+            "reason": reason,
+            "overtime": True,
+        }
+        self._record(f"overtime shift {shift_id} on {date} {start}-{end}: {reason}")
+        return {"shift_id": shift_id, "date": date, "staff": len(staff_ids)}
 
     @tool
     def log_dispatch_note(self, note: str) -> dict:
