@@ -274,3 +274,128 @@ def test_education_moderation_gates_release_and_appeals_reopen_or_close_once():
     assert env.state["messages"][-1]["recipient_id"] == "S-1"
     reopen = env.call("reopen_grade_appeal", {"appeal_id": "GA-1", "reason": "upload"})
     assert not reopen.ok and "GA-1 is closed" in reopen.error
+
+
+def test_facilities_spaces_bookings_and_budgets():
+    state = {
+        "spaces": {
+            "SP-1": {
+                "space_id": "SP-1",
+                "name": "Garden",
+                "kind": "garden",
+                "capacity": 20,
+                "access": ["all staff"],
+            },
+        },
+        "bookings": {
+            "BK-1": {
+                "booking_id": "BK-1",
+                "space_id": "SP-1",
+                "event": "Party",
+                "requested_by": "team",
+                "date": "2026-03-06",
+                "start": "16:00",
+                "end": "20:00",
+            },
+            "BK-2": {
+                "booking_id": "BK-2",
+                "space_id": "SP-1",
+                "event": "Service",
+                "requested_by": "office",
+                "date": "2026-03-06",
+                "start": "15:00",
+                "end": "17:00",
+                "status": "confirmed",
+            },
+        },
+        "budget_lines": {"BUD-1": {"line_id": "BUD-1", "name": "Day", "amount": 9000}},
+        "people": {"P-1": {"person_id": "P-1", "name": "Lee", "role": "supervisor"}},
+    }
+    env = _env("facilities", state)
+    clash = env.call("decide_booking", {"booking_id": "BK-1", "decision": "confirm", "note": "ok"})
+    assert not clash.ok and "already booked then (BK-2)" in clash.error
+    assert (
+        env.call(
+            "decide_booking", {"booking_id": "BK-1", "decision": "decline", "note": "memorial"}
+        ).data["status"]
+        == "declined"
+    )
+    too_big = env.call(
+        "book_space",
+        {
+            "space_id": "SP-1",
+            "date": "2026-03-06",
+            "start": "09:00",
+            "end": "10:00",
+            "event": "x",
+            "booked_for": "P-1",
+            "attendees": 50,
+        },
+    )
+    assert not too_big.ok and "holds 20" in too_big.error
+    assert (
+        env.call(
+            "commit_spend",
+            {"line_id": "BUD-1", "payee": "Carters", "amount": 8600, "purpose": "lunch"},
+        ).data["remaining"]
+        == 400
+    )
+    over = env.call(
+        "commit_spend",
+        {"line_id": "BUD-1", "payee": "Peak Rock", "amount": 8900, "purpose": "day out"},
+    )
+    assert not over.ok and "has 400.00 left" in over.error
+    changed = env.call(
+        "set_space_access",
+        {
+            "space_id": "SP-1",
+            "designation": "Rest room",
+            "access": ["night shift"],
+            "reason": "wellbeing",
+        },
+    )
+    assert changed.data["access"] == ["night shift"]
+    assert "changed from" in env.state["spaces"]["SP-1"]["notes"][-1]
+
+
+def test_support_forum_threads_go_public_or_private_and_migrations_move():
+    state = {
+        "customers": {"C-1": {"customer_id": "C-1", "name": "Studio"}},
+        "tickets": {"T-1": {"ticket_id": "T-1", "customer_id": "C-1", "subject": "s"}},
+        "forum_threads": {
+            "FT-1": {"thread_id": "FT-1", "title": "t", "created_at": "2026-03-02T08:00:00+00:00"},
+            "FT-2": {"thread_id": "FT-2", "title": "u", "created_at": "2026-03-02T08:00:00+00:00"},
+        },
+        "migrations": {
+            "MIG-1": {
+                "migration_id": "MIG-1",
+                "customer_id": "C-1",
+                "scheduled_for": "2026-03-02T22:00:00+00:00",
+            },
+        },
+    }
+    env = _env("customer_support", state)
+    assert env.call("post_forum_reply", {"thread_id": "FT-1", "message": "Not deleted."}).ok
+    late = env.call("take_thread_private", {"thread_id": "FT-1", "ticket_id": "T-1", "note": "x"})
+    assert not late.ok and "already replied" in late.error
+    private = env.call(
+        "take_thread_private",
+        {"thread_id": "FT-2", "ticket_id": "T-1", "note": "Following up privately."},
+    )
+    assert private.data["status"] == "taken_private"
+    blocked = env.call("post_forum_reply", {"thread_id": "FT-2", "message": "Actually..."})
+    assert not blocked.ok and "T-1" in blocked.error
+    assert env.call("confirm_migration", {"migration_id": "MIG-1", "note": "go"}).ok
+    earlier = env.call(
+        "postpone_migration", {"migration_id": "MIG-1", "new_date": "2026-03-01", "reason": "x"}
+    )
+    assert not earlier.ok
+    moved = env.call(
+        "postpone_migration",
+        {"migration_id": "MIG-1", "new_date": "2026-04-06", "reason": "unclear"},
+    )
+    assert moved.data == {
+        "migration_id": "MIG-1",
+        "status": "postponed",
+        "scheduled_for": "2026-04-06T22:00:00+00:00",
+    }

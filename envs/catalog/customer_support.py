@@ -151,6 +151,38 @@ class IdentityCheck(StateModel):
     by: str
 
 
+class ForumPost(StateModel):
+    author: str
+    at: str
+    body: str
+    staff: bool = False
+
+
+class ForumThread(StateModel):
+    """A thread in the public community forum: every customer can read it."""
+
+    thread_id: str
+    title: str
+    author_customer_id: str | None = None
+    created_at: str
+    views: int = 0
+    posts: list[ForumPost] = []
+    status: Literal["open", "taken_private", "locked"] = "open"
+    linked_ticket_id: str | None = None
+
+
+class Migration(StateModel):
+    """A customer's move to a new platform in an agreed slot."""
+
+    migration_id: str
+    customer_id: str
+    scheduled_for: str
+    confirm_by: str | None = None
+    agreed_by: str = ""
+    status: Literal["scheduled", "confirmed", "postponed", "done"] = "scheduled"
+    notes: list[str] = []
+
+
 class SupportState(StateModel):
     company: str = "Tallyworks"
     current_agent: str = "AG-01"
@@ -166,6 +198,8 @@ class SupportState(StateModel):
     refunds: dict[str, Refund] = {}
     credits: dict[str, Credit] = {}
     identity_checks: list[IdentityCheck] = []
+    forum_threads: dict[str, ForumThread] = {}
+    migrations: dict[str, Migration] = {}
     audit_log: list[str] = []
 
 
@@ -438,6 +472,136 @@ class CustomerSupport(ToolEnv):
             raise ToolError(f"ticket {ticket_id} already has that status and priority")
         self._event(ticket, "status_change", "; ".join(changes))
         return {"ticket_id": ticket_id, "status": ticket["status"], "priority": ticket["priority"]}
+
+    # -- the community forum ----------------------------------------------------------------
+
+    @tool
+    def get_forum_thread(self, thread_id: str) -> dict:
+        """Read a public community-forum thread with all its posts.
+
+        Args:
+            thread_id: The thread, e.g. "FT-881".
+        """
+        return self.lookup("forum_threads", thread_id, "forum thread")
+
+    @tool
+    def post_forum_reply(self, thread_id: str, message: str) -> dict:
+        """Post a reply as staff in a public forum thread; every customer can read it.
+
+        Args:
+            thread_id: The thread.
+            message: The reply.
+        """
+        thread = self.lookup("forum_threads", thread_id, "forum thread")
+        if thread["status"] != "open":
+            raise ToolError(
+                f"{thread_id} is {thread['status'].replace('_', ' ')}; "
+                f"follow up on {thread['linked_ticket_id'] or 'the ticket'} instead"
+            )
+        if not message.strip():
+            raise ToolError("the reply is empty")
+        agent = self._agent()
+        thread["posts"].append(
+            {
+                "author": f"{agent['name']} (staff)",
+                "at": self.clock.iso(),
+                "body": message,
+                "staff": True,
+            }
+        )
+        self._audit(f"public reply in {thread_id}")
+        return {"thread_id": thread_id, "posts": len(thread["posts"]), "views": thread["views"]}
+
+    @tool
+    def take_thread_private(self, thread_id: str, ticket_id: str, note: str) -> dict:
+        """Move a public thread about one customer's account to their private ticket: a short
+        staff note says it is being followed up privately, and no more staff replies go there.
+
+        Args:
+            thread_id: The public thread.
+            ticket_id: The customer's ticket where it is followed up.
+            note: The short public note (nothing about the account).
+        """
+        thread = self.lookup("forum_threads", thread_id, "forum thread")
+        ticket = self._open_ticket(ticket_id)
+        if thread["status"] != "open":
+            raise ToolError(f"{thread_id} is already {thread['status'].replace('_', ' ')}")
+        if any(post["staff"] for post in thread["posts"]):
+            raise ToolError(f"staff have already replied in {thread_id}; it is public now")
+        if not note.strip():
+            raise ToolError("give the short public note")
+        agent = self._agent()
+        thread["posts"].append(
+            {
+                "author": f"{agent['name']} (staff)",
+                "at": self.clock.iso(),
+                "body": note,
+                "staff": True,
+            }
+        )
+        thread["status"] = "taken_private"
+        thread["linked_ticket_id"] = ticket_id
+        self._event(ticket, "internal_note", f"Public thread {thread_id} taken private here.")
+        self._audit(f"{thread_id} taken private to {ticket_id}")
+        return {"thread_id": thread_id, "status": "taken_private", "ticket_id": ticket_id}
+
+    # -- migrations -----------------------------------------------------------------------
+
+    @tool
+    def get_migration(self, migration_id: str) -> dict:
+        """Read a platform migration: its slot, who agreed it and whether it is confirmed.
+
+        Args:
+            migration_id: The migration, e.g. "MIG-220".
+        """
+        return self.lookup("migrations", migration_id, "migration")
+
+    @tool
+    def confirm_migration(self, migration_id: str, note: str) -> dict:
+        """Confirm a scheduled migration for its slot.
+
+        Args:
+            migration_id: The migration.
+            note: A note for the migration team.
+        """
+        migration = self.lookup("migrations", migration_id, "migration")
+        if migration["status"] != "scheduled":
+            raise ToolError(f"{migration_id} is {migration['status']}")
+        migration["status"] = "confirmed"
+        migration["notes"].append(f"{self.clock.iso()} confirmed: {note}")
+        self._audit(f"{migration_id} confirmed for {migration['scheduled_for']}")
+        return {
+            "migration_id": migration_id,
+            "status": "confirmed",
+            "scheduled_for": migration["scheduled_for"],
+        }
+
+    @tool
+    def postpone_migration(self, migration_id: str, new_date: str, reason: str) -> dict:
+        """Move a scheduled or confirmed migration to a later free slot.
+
+        Args:
+            migration_id: The migration.
+            new_date: The new day, YYYY-MM-DD (slots are at 22:00).
+            reason: Why, for the customer and the migration team.
+        """
+        migration = self.lookup("migrations", migration_id, "migration")
+        if migration["status"] not in ("scheduled", "confirmed"):
+            raise ToolError(f"{migration_id} is {migration['status']}")
+        if not new_date[:10] > migration["scheduled_for"][:10]:
+            raise ToolError(f"{new_date} is not after the current slot")
+        if not reason.strip():
+            raise ToolError("give a reason")
+        previous = migration["scheduled_for"]
+        migration["scheduled_for"] = f"{new_date[:10]}T22:00:00+00:00"
+        migration["status"] = "postponed"
+        migration["notes"].append(f"{self.clock.iso()} postponed from {previous}: {reason}")
+        self._audit(f"{migration_id} postponed to {new_date}")
+        return {
+            "migration_id": migration_id,
+            "status": "postponed",
+            "scheduled_for": migration["scheduled_for"],
+        }
 
     @tool
     def escalate_ticket(self, ticket_id: str, team: Team, reason: str) -> dict:
