@@ -7,6 +7,7 @@ from envs.registry import environments
 from envs.task import bundled_tasks_dir
 from envs.values import bundled_value_systems
 from valuegym.check import check_paths, replay_golden
+from valuegym.suite_profile import SuiteRequirements, profile_suite
 
 
 def test_suite_size_and_spread(bundled_tasks):
@@ -15,6 +16,20 @@ def test_suite_size_and_spread(bundled_tasks):
     assert len({t.value_system for t in bundled_tasks}) >= 3
     assert {t.environment for t in bundled_tasks} == set(environments())
     assert len({t.id for t in bundled_tasks}) == len(bundled_tasks)
+
+
+def test_the_bundled_suite_meets_the_design_bar(bundled_tasks):
+    """Every value of every bundled system in >= 3 tasks with >= 2 opponents, connected
+    comparison graphs, every task labelled with its procedural pole, no value always on one
+    side of the written rules, a quarter of each system's tasks with no procedural default."""
+    systems = bundled_value_systems()
+    profiles = profile_suite(bundled_tasks, systems)
+    assert set(profiles) == set(systems)
+    assert SuiteRequirements().problems(profiles) == []
+    assert len(bundled_tasks) >= 48
+    for task in bundled_tasks:
+        costs = task.metadata.get("pole_costs", {})
+        assert set(costs) == {"a", "b"} and all(c.strip() for c in costs.values()), task.id
 
 
 def test_bundled_suite_passes_check_with_no_warnings():
