@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import tempfile
 import time
@@ -167,6 +169,16 @@ def generate(root: Path, n_envs: int, n_cases: int) -> None:
         (root / "rubric" / f"case_{n:05d}_rubric.json").write_text(json.dumps(rubric))
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (import's workers): on a shared
+    machine steadier than wall time."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def plain_read(root: Path) -> int:
     """The baseline: read and parse every JSON file the import reads, and nothing else."""
     files = [
@@ -216,31 +228,47 @@ def main() -> None:
     scratch = tempfile.mkdtemp() if args.keep is None else str(args.keep)
     try:
         root, out = Path(scratch) / "release", Path(scratch) / "imported"
+        load = os.getloadavg()[0]
         started = time.perf_counter()
         generate(root, args.envs, args.cases)
         generated = time.perf_counter()
+        cpu = [cpu_seconds()]
         files = plain_read(root)
         read = time.perf_counter()
+        cpu.append(cpu_seconds())
         report = import_release(root, out)
         imported = time.perf_counter()
+        cpu.append(cpu_seconds())
         checked_report = check_paths([out / "tasks"], bundled_value_systems())
         checked = time.perf_counter()
+        cpu.append(cpu_seconds())
         baseline = read - generated
-        print(f"synthetic release: {args.envs} environments, {args.cases} cases")
-        print(f"{'phase':<42}{'seconds':>9}{'x JSON read':>13}  note")
+        print(
+            f"synthetic release: {args.envs} environments, {args.cases} cases; "
+            f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} now "
+            f"({os.cpu_count()} CPUs)"
+        )
+        print(f"{'phase':<42}{'seconds':>9}{'x JSON read':>13}{'CPU s':>8}  note")
 
-        def show(name: str, seconds: float, note: str) -> None:
+        def show(name: str, seconds: float, note: str, cpu_s: float | None = None) -> None:
             ratio = f"{seconds / baseline:.1f}" if seconds and baseline else ""
-            print(f"{name:<42}{seconds:>9.2f}{ratio:>13}  {note}", flush=True)
+            used = f"{cpu_s:.2f}" if cpu_s is not None else ""
+            print(f"{name:<42}{seconds:>9.2f}{ratio:>13}{used:>8}  {note}", flush=True)
 
         rows = [
             ("generate (not counted)", generated - started, ""),
-            (f"plain JSON read ({files} files)", read - generated, "baseline"),
-            (f"import ({report.imported} tasks)", imported - read, "target <= 3x"),
+            (f"plain JSON read ({files} files)", read - generated, "baseline", cpu[1] - cpu[0]),
+            (
+                f"import ({report.imported} tasks)",
+                imported - read,
+                "target <= 3x (CPU: all workers)",
+                cpu[2] - cpu[1],
+            ),
             (
                 f"check ({len(checked_report.errors)} errors)",
                 checked - imported,
                 "target <= 5 s",
+                cpu[3] - cpu[2],
             ),
         ]
         for row in rows:

@@ -353,6 +353,11 @@ def read_task_data(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TaskLoadError(path, f"cannot read: {exc.strerror}") from exc
+    return parse_task_text(path, text)
+
+
+def parse_task_text(path: Path, text: str) -> dict[str, Any]:
+    """A task file's text (YAML or JSON by the path's suffix) as plain data."""
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

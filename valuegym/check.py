@@ -29,8 +29,8 @@ from envs.task import (
     Task,
     TaskLoadError,
     find_task_files,
+    parse_task_text,
     pointer_tokens,
-    read_task_data,
 )
 from envs.values import ValueSystem, with_definitions
 from judges.checkpoint import checkable, evaluate, judge, ordering_graph
@@ -94,19 +94,31 @@ def load_checked_task(
     path: Path, systems: dict[str, ValueSystem]
 ) -> tuple[Task | None, list[Problem]]:
     """Parse and schema-validate one file; the task has its value definitions filled in."""
+    task, problems, _ = _load_checked(path, systems)
+    return task, problems
+
+
+def _load_checked(
+    path: Path, systems: dict[str, ValueSystem]
+) -> tuple[Task | None, list[Problem], str]:
+    """`load_checked_task`, plus the file's text (for the placeholder check)."""
     out = _Collector(path)
     try:
-        data = read_task_data(path)
-        task = Task.model_validate(data)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        out.error("(file)", f"cannot read: {exc.strerror}")
+        return None, out.problems, ""
+    try:
+        task = Task.model_validate(parse_task_text(path, text))
     except TaskLoadError as exc:
         out.error("(file)", exc.message)
-        return None, out.problems
+        return None, out.problems, text
     except ValidationError as exc:
         for line in format_validation_error(exc):
             field, _, message = line.partition(": ")
             out.error(field, message)
-        return None, out.problems
-    return with_definitions(task, systems), out.problems
+        return None, out.problems, text
+    return with_definitions(task, systems), out.problems, text
 
 
 def _subset(expected: Any, actual: Any) -> bool:
@@ -129,15 +141,20 @@ def check_task(
     path: Path,
     systems: dict[str, ValueSystem],
     extra: Mapping[str, type[ToolEnv]] | None = None,
+    text: str | None = None,
 ) -> list[Problem]:
     """All semantic checks of one schema-valid task, each skipped when what it needs failed.
 
-    `extra` are environments that are not installed (see `SandboxOptions.env_modules`).
+    `extra` are environments that are not installed (see `SandboxOptions.env_modules`);
+    `text` is the task file's text when the caller has read it: a task without a placeholder
+    there is not walked for one.
     """
     out = _Collector(path)
     _check_values(task, systems, out)
     known = len(out.problems)
-    _check_unfilled(task.model_dump(mode="json", by_alias=True, exclude_defaults=True), "", out)
+    if MARKER in (text if text is not None else task.model_dump_json(by_alias=True)):
+        data = task.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        _check_unfilled(data, "", out)
     if len(out.problems) > known:
         return out.problems  # a scaffold still being filled: its placeholders are the news
     _check_metadata(task, out)
@@ -384,10 +401,37 @@ def _check_checkpoints(task: Task, env_cls: type[ToolEnv], out: _Collector) -> N
                                 f"ordering compares when calls were made, and {end.id!r} "
                                 "has no calls or any_of matchers",
                             )
+    ordered = any(cp.before or cp.after for cp in checkpoints.values())
+    if not ordered or dangling:
+        return  # no ordering declared (most tasks): no graph to build
+    if not _has_cycle(checkpoints):
+        return
     graph = ordering_graph(task)
-    if not dangling and not nx.is_directed_acyclic_graph(graph):
+    if not nx.is_directed_acyclic_graph(graph):  # the rare cycle: networkx names it
         cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
         out.error("poles", f"checkpoint ordering has a cycle: {cycle}")
+
+
+def _has_cycle(checkpoints: Mapping[str, Any]) -> bool:
+    """Whether the before/after edges of `ordering_graph` close a cycle (a plain depth-first
+    search: building a networkx graph per task costs more than the check itself)."""
+    later: dict[str, set[str]] = {cid: set() for cid in checkpoints}
+    for cp in checkpoints.values():
+        later[cp.id].update(cp.before)
+        for earlier in cp.after:
+            later.setdefault(earlier, set()).add(cp.id)
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str) -> bool:
+        state[node] = 1
+        for nxt in later.get(node, ()):
+            mark = state.get(nxt)
+            if mark == 1 or (mark is None and visit(nxt)):
+                return True
+        state[node] = 2
+        return False
+
+    return any(node not in state and visit(node) for node in list(later))
 
 
 def _check_matcher(
@@ -519,7 +563,7 @@ def check_paths(
         if not path.exists():
             report.problems.append(Problem(path=str(path), field="(file)", message="no such file"))
             continue
-        task, problems = load_checked_task(path, systems)
+        task, problems, text = _load_checked(path, systems)
         report.problems.extend(problems)
         if task is None:
             continue
@@ -538,7 +582,7 @@ def check_paths(
         first_seen.setdefault(task.id, path)
         report.tasks.append(task.id)
         report.loaded.append(task)
-        report.problems.extend(check_task(task, path, systems, extra))
+        report.problems.extend(check_task(task, path, systems, extra, text))
         try:
             env_classes.setdefault(task.environment, environment_for(task, extra))
         except UnknownEnvironment:

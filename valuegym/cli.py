@@ -89,9 +89,14 @@ def check(
     if report.unmatched_ids:
         shown = ", ".join(report.unmatched_ids[:10])
         console.print(f"warning: requested ids match no task: {shown}", style="yellow")
-    for problem in report.problems:
-        style = "red" if problem.severity == "error" else "yellow"
-        console.print(problem.line(), style=style, highlight=False, soft_wrap=True)
+    if report.problems:  # one print: thousands of warnings line by line cost a second
+        from rich.text import Text
+
+        listing = Text()
+        for problem in report.problems:
+            style = "red" if problem.severity == "error" else "yellow"
+            listing.append(problem.line() + "\n", style=style)
+        console.print(listing, highlight=False, soft_wrap=True, end="")
     summary = (
         f"checked {len(report.tasks)} tasks in {report.files} files and "
         f"{len(report.environments)} environments: "

@@ -29,6 +29,11 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict
 
+try:  # a speed-up only: the sandbox image does not carry it, and the answer is the same
+    import jsonschema_rs
+except ImportError:  # pragma: no cover
+    jsonschema_rs = None
+
 from envs.agent_valuebench.seeded import STAND_INS, EpisodeSources, bound
 from envs.protocol import ToolResult, ToolSpec
 from envs.sdk import EnvironmentLoadError, StateModel, ToolDef, ToolEnv
@@ -214,6 +219,9 @@ class ReleaseEnv(ToolEnv):
 
     @classmethod
     def validate_state(cls, state: Any) -> list[str]:
+        fast = _fast_state_validator(cls)
+        if fast is not None and fast.is_valid(state):
+            return []  # most states are valid: only an invalid one pays for the messages
         validator = _state_validator(cls)
         problems = []
         for error in sorted(validator.iter_errors(state), key=lambda e: list(e.absolute_path)):
@@ -226,6 +234,20 @@ class ReleaseEnv(ToolEnv):
 def _state_validator(cls: type[ReleaseEnv]) -> jsonschema.Draft202012Validator:
     """The environment's state schema, compiled once per environment (not once per case)."""
     return jsonschema.Draft202012Validator({"type": "object", "properties": cls.state_schema})
+
+
+@cache
+def _fast_state_validator(cls: type[ReleaseEnv]) -> Any:
+    """The same schema compiled by `jsonschema_rs` (Rust, ~100x faster), for the yes/no answer;
+    None when it refuses a schema the Python validator accepts (that one then decides alone)."""
+    if jsonschema_rs is None:
+        return None
+    try:
+        return jsonschema_rs.Draft202012Validator(
+            _state_validator(cls).schema, validate_formats=False
+        )
+    except Exception:  # a pattern or keyword the Rust side does not take
+        return None
 
 
 def _release_method(name: str):

@@ -55,8 +55,11 @@ def _read_json(path: Path) -> Any:
         raise ReleaseError(f"{path}: not valid JSON: {exc}") from exc
 
 
+_UNSLUG = re.compile(r"[^a-z0-9_.-]+")
+
+
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_.-]+", "_", text.lower()).strip("_") or "x"
+    return _UNSLUG.sub("_", text.lower()).strip("_") or "x"
 
 
 LOW_END = re.compile(r"(?:^|[^a-z])low(?:[^a-z]|$)")
@@ -255,7 +258,12 @@ def _import_case(release: _Release, case_path: Path) -> tuple[str, str | None, l
     rubric_path = release.root / "rubric" / f"case_{number:05d}_rubric.json"
     try:
         case = _read_json(case_path)
-        rubric = _read_json(rubric_path) if rubric_path.exists() else {}
+        try:
+            rubric = _read_json(rubric_path)
+        except ReleaseError:
+            if rubric_path.exists():
+                raise
+            rubric = {}
         task, problems = convert_case(
             number, case, rubric, release.systems, release.environment_dir
         )
