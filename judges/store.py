@@ -23,7 +23,7 @@ def judgment_path(run_dir: Path, judge_key: str) -> Path:
 
 
 def read_judgments(run_dir: Path, judge_key: str) -> dict[str, Judgment]:
-    """Judgments by episode id; a torn last line (from a killed judge) is ignored."""
+    """Judgments by episode id (the latest of each); a torn last line is ignored."""
     path = judgment_path(run_dir, judge_key)
     found: dict[str, Judgment] = {}
     if not path.exists():
@@ -33,7 +33,7 @@ def read_judgments(run_dir: Path, judge_key: str) -> dict[str, Judgment]:
             judgment = Judgment.model_validate_json(line)
         except ValueError:
             continue
-        found.setdefault(judgment.episode_id, judgment)
+        found[judgment.episode_id] = judgment  # a rerun episode's newer judgment wins
     return found
 
 
@@ -54,7 +54,10 @@ def judge_run(
     path.parent.mkdir(parents=True, exist_ok=True)
     _cut_torn_tail(path)
     done = read_judgments(run_dir, judge_key)
-    todo = [t for t in trajectories if t.episode_id not in done]
+    todo = [t for t in trajectories if not _current(done.get(t.episode_id), t)]
+
+    def stamped(trajectory: Trajectory) -> Judgment:
+        return score(trajectory).model_copy(update={"record": trajectory.started_at})
     with path.open("a", encoding="utf-8") as handle:
 
         def write(judgment: Judgment) -> None:
@@ -67,10 +70,10 @@ def judge_run(
 
         if concurrency <= 1:
             for trajectory in todo:
-                write(score(trajectory))
+                write(stamped(trajectory))
             return done
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            futures = [pool.submit(score, t) for t in todo]
+            futures = [pool.submit(stamped, t) for t in todo]
             try:
                 for future in as_completed(futures):
                     write(future.result())
@@ -79,6 +82,11 @@ def judge_run(
                     future.cancel()
                 raise
     return done
+
+
+def _current(judgment: Judgment | None, trajectory: Trajectory) -> bool:
+    """Whether `judgment` is of this record (not of one an error rerun superseded)."""
+    return judgment is not None and judgment.record in (None, trajectory.started_at)
 
 
 def _cut_torn_tail(path: Path) -> None:

@@ -115,6 +115,11 @@ class Judgment(BaseModel):
     summaries: dict[PoleId, str] = Field(
         default_factory=dict, description="Per value, the judges' one-line summaries (rubric)."
     )
+    record: str | None = Field(
+        default=None,
+        description="The judged record's started_at: an episode rerun after an error has a "
+        "newer record, which is judged again (None in older files: taken as current).",
+    )
 
     @model_validator(mode="after")
     def _leaning_from_scores(self) -> Judgment:

@@ -1,5 +1,10 @@
 """The run journal: append-only JSONL, one trajectory per line, fsynced per record.
 
+An episode (task, sample) normally has one record. Rerunning it (`run --resume --retry-errors`
+after an infrastructure error) appends a newer record and keeps the old one as history: the
+*latest* record of a (task, sample) is the episode's record, and every reader here
+(`read_journal`, the index) gives only that one; `read_history` gives them all.
+
 The journal is the source of truth; the SQLite index beside it is derived and rebuilt whenever
 it disagrees with the journal (or was written by an older valuegym with fewer columns). A record
 half-written when the process was killed is cut off on the next open, so a resumed run neither
@@ -52,7 +57,7 @@ class JournalLocked(RuntimeError):
 
 
 class CorruptJournal(RuntimeError):
-    pass
+    """A record before the journal's end is not a trajectory (the message names byte and line)."""
 
 
 Record = tuple[int, int, Trajectory]  # byte offset, byte length (newline included), record
@@ -73,12 +78,26 @@ def _scan(path: Path) -> tuple[list[Record], int]:
             except ValidationError as exc:
                 rest = handle.read()
                 if rest.strip():
+                    first = exc.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"]) or "(record)"
                     raise CorruptJournal(
-                        f"{path}: record at byte {offset} is invalid: {exc}"
-                    ) from exc
+                        f"{path}: line {len(records) + 1} (byte {offset}) is not a trajectory "
+                        f"record ({where}: {first['msg']}); {len(records)} valid records before "
+                        "it. The journal is only ever appended to by valuegym: restore it from "
+                        "a copy, or cut it at that byte to drop what follows"
+                    ) from None
                 break  # the last line was torn mid-record
             offset += len(raw)
     return records, offset
+
+
+def latest(records: list[Record]) -> list[Record]:
+    """Each episode's latest record (a later record of a (task, sample) replaces earlier ones),
+    in the order written."""
+    by_key = {record[2].key: record for record in records}
+    if len(by_key) == len(records):
+        return records
+    return sorted(by_key.values(), key=lambda r: r[0])
 
 
 class Journal:
@@ -90,19 +109,24 @@ class Journal:
         self._lock_handle: IO[str] | None = None
         self._handle: IO[bytes] | None = None
         self._db: sqlite3.Connection | None = None
-        self._keys: set[tuple[str, int]] = set()
+        self._latest: dict[tuple[str, int], str] = {}  # key -> status of its latest record
 
     def __enter__(self) -> Journal:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock_handle = _lock(self.run_dir)
-        records, valid_end = _scan(self.path)
+        try:
+            records, valid_end = _scan(self.path)
+        except BaseException:
+            _unlock(self._lock_handle)
+            self._lock_handle = None
+            raise
         if self.path.exists() and self.path.stat().st_size > valid_end:
             with self.path.open("r+b") as handle:
                 handle.truncate(valid_end)
         self._handle = self.path.open("ab")
         self._db = sqlite3.connect(self.run_dir / INDEX, check_same_thread=False)
         _sync_index(self._db, records)
-        self._keys = {t.key for _, _, t in records}
+        self._latest = {t.key: t.status for _, _, t in records}
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -113,33 +137,54 @@ class Journal:
         if self._lock_handle:
             _unlock(self._lock_handle)
 
-    def done(self) -> set[tuple[str, int]]:
-        """(task_id, sample) pairs already recorded."""
-        return set(self._keys)
+    def done(self, retry_errors: bool = False) -> set[tuple[str, int]]:
+        """(task_id, sample) pairs already recorded; with `retry_errors`, those whose latest
+        record is an `error` count as not done (they are to be run again)."""
+        return {k for k, s in self._latest.items() if not (retry_errors and s == "error")}
 
-    def append(self, trajectory: Trajectory) -> bool:
-        """Durably record an episode; returns False (and writes nothing) if it is already in."""
+    def statuses(self) -> dict[tuple[str, int], str]:
+        """The status of each recorded episode's latest record."""
+        return dict(self._latest)
+
+    def append(self, trajectory: Trajectory, replace: bool = False) -> bool:
+        """Durably record an episode; returns False (and writes nothing) if it is already in.
+
+        With `replace`, an episode whose latest record is an `error` gets a newer record (the
+        old one stays in the file as history); a finished episode is never recorded twice.
+        """
         assert self._handle is not None and self._db is not None
-        if trajectory.key in self._keys:
+        previous = self._latest.get(trajectory.key)
+        if previous is not None and not (replace and previous == "error"):
             return False
         offset = self._handle.tell()
         line = trajectory.model_dump_json().encode() + b"\n"
         self._handle.write(line)
         self._handle.flush()
         os.fsync(self._handle.fileno())
-        self._keys.add(trajectory.key)
+        self._latest[trajectory.key] = trajectory.status
         self._db.execute(_INSERT, _row(trajectory, offset, len(line)))
         self._db.commit()
         return True
 
 
 def _lock(run_dir: Path) -> IO[str]:
-    handle = (run_dir / LOCK).open("w")
+    """The run's exclusive lock; the lock file names its holder for the refusal message."""
+    handle = (run_dir / LOCK).open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
         handle.close()
-        raise JournalLocked(f"{run_dir} is being written by another valuegym process") from exc
+        who = f"process {holder}" if holder.isdigit() else "another valuegym process"
+        raise JournalLocked(
+            f"{run_dir} is being written by {who} (it holds {run_dir / LOCK}); wait for it "
+            "to end or stop it, then resume"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
     return handle
 
 
@@ -170,7 +215,8 @@ def _row(t: Trajectory, offset: int, length: int) -> tuple[object, ...]:
 
 
 def _sync_index(db: sqlite3.Connection, records: list[Record]) -> None:
-    """Make the index hold exactly the journal's records, rebuilding it when it does not."""
+    """Make the index hold exactly the journal's latest records, rebuilding it if it does not."""
+    records = latest(records)
     (version,) = db.execute("PRAGMA user_version").fetchone()
     if version != INDEX_VERSION:
         db.execute("DROP TABLE IF EXISTS episodes")
@@ -178,7 +224,9 @@ def _sync_index(db: sqlite3.Connection, records: list[Record]) -> None:
         db.execute(f"CREATE TABLE episodes ({columns})")
         db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
     (count,) = db.execute("SELECT count(*) FROM episodes").fetchone()
-    if version != INDEX_VERSION or count != len(records):
+    (end,) = db.execute("SELECT coalesce(max(offset + length), 0) FROM episodes").fetchone()
+    stale = count != len(records) or end != (records[-1][0] + records[-1][1] if records else 0)
+    if version != INDEX_VERSION or stale:
         db.execute("DELETE FROM episodes")
         db.executemany(_INSERT, [_row(t, off, n) for off, n, t in records])
     db.commit()
@@ -246,7 +294,14 @@ def read_record(run_dir: Path, offset: int, length: int) -> Trajectory:
 
 
 def read_journal(run_dir: Path) -> Iterator[Trajectory]:
-    """Every complete record of a run, in the order written (read-only; no lock needed)."""
+    """Each episode's latest complete record, in the order written (read-only; no lock)."""
+    records, _ = _scan(run_dir / JOURNAL)
+    for _, _, trajectory in latest(records):
+        yield trajectory
+
+
+def read_history(run_dir: Path) -> Iterator[Trajectory]:
+    """Every complete record of a run, superseded ones included, in the order written."""
     records, _ = _scan(run_dir / JOURNAL)
     for _, _, trajectory in records:
         yield trajectory

@@ -171,11 +171,13 @@ def _hash_seed_note(sandbox: str, tasks: list[Task]) -> None:
         )
 
 
-def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> None:
+def _progress_run(
+    run_dir: Path, harness_name: str, concurrency: int | None, retry_errors: bool = False
+) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harnesses.base import get_harness
-    from valuegym.runner import execute_run
+    from valuegym.runner import RUN_FAULTS, RunInterrupted, execute_run
 
     harness = get_harness(harness_name)
     failed = 0
@@ -199,12 +201,41 @@ def _progress_run(run_dir: Path, harness_name: str, concurrency: int | None) -> 
             remaining = progress.tasks[0].total - progress.tasks[0].completed - 1
             progress.update(bar, advance=1, failed=failed, remaining=int(remaining))
 
-        summary = execute_run(
-            run_dir, harness, on_episode=on_episode, on_start=on_start, concurrency=concurrency
-        )
+        try:
+            summary = execute_run(
+                run_dir,
+                harness,
+                on_episode=on_episode,
+                on_start=on_start,
+                concurrency=concurrency,
+                retry_errors=retry_errors,
+            )
+        except RunInterrupted as exc:
+            progress.stop()
+            console.print(
+                f"{run_dir}: {exc}; continue with `valuegym run --out {run_dir} --resume "
+                "--retry-errors`",
+                style="yellow",
+                highlight=False,
+            )
+            raise typer.Exit(143 if exc.signal_name == "SIGTERM" else 130) from None
+        except RUN_FAULTS as exc:
+            progress.stop()
+            _fail(str(exc))
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
     already = summary.skipped_done
-    console.print(f"{run_dir}: {summary.total} episodes ({already} done before; now {counts})")
+    retried = f", {summary.retried} rerun after errors" if summary.retried else ""
+    console.print(
+        f"{run_dir}: {summary.total} episodes ({already} done before{retried}; now {counts})"
+    )
+    if summary.errors_left:
+        console.print(
+            f"{summary.errors_left} episodes of {run_dir} ended in error (`valuegym view` shows "
+            "why); once the cause is fixed, rerun them with "
+            f"`valuegym run --out {run_dir} --resume --retry-errors`",
+            style="yellow",
+            highlight=False,
+        )
 
 
 def _judge_checkpoint(run_dir: Path) -> None:
@@ -222,11 +253,13 @@ class RunOptions:
 
     out: Path
     harness: str = "golden-a"
+    harness_given: bool = False
     tasks: list[str] | None = None
     samples: int = 1
     concurrency: int = 1
     seed: int = 0
     resume: bool = False
+    retry_errors: bool = False
     max_steps: int | None = None
     timeout_s: float = 600.0
     sandbox: str = "inprocess"
@@ -290,7 +323,7 @@ def start_run(opts: RunOptions) -> None:
     """Create (or resume) a run, execute its episodes, and judge them with the checkpoint judge."""
     from envs.sandbox import SANDBOX_KINDS
     from harnesses.base import UnknownHarness, get_harness
-    from valuegym.runner import RUN_CONFIG, create_run, load_run
+    from valuegym.runner import RUN_CONFIG, RUN_FAULTS, NoRun, create_run, load_run
 
     if opts.sandbox not in SANDBOX_KINDS:
         _fail(f"--sandbox: {opts.sandbox!r} is not one of {', '.join(SANDBOX_KINDS)}")
@@ -305,12 +338,29 @@ def start_run(opts: RunOptions) -> None:
     exists = (opts.out / RUN_CONFIG).exists()
     if exists and not opts.resume:
         _fail(f"{opts.out} already holds a run; pass --resume to continue it")
-    problem = sandbox_problem(load_run(opts.out)[0].sandbox if exists else opts.sandbox)
+    if opts.retry_errors and not exists:
+        _fail(f"--retry-errors: {opts.out} holds no run to retry (it needs --resume)")
+    if exists:
+        try:
+            config = load_run(opts.out)[0]
+        except (*RUN_FAULTS, NoRun) as exc:
+            _fail(str(exc))
+        harness = config.harness
+        try:
+            get_harness(harness)
+        except UnknownHarness as exc:
+            _fail(f"{opts.out / RUN_CONFIG}: harness: {exc}")
+        if opts.harness_given and opts.harness != harness:
+            _fail(
+                f"--harness {opts.harness}: {opts.out} was created with harness {harness!r}; "
+                "a resume continues the run as it was created (start a new --out for another)"
+            )
+    problem = sandbox_problem(config.sandbox if exists else opts.sandbox)
     if problem:
         _fail(f"--sandbox: {problem}")
     if exists:
-        harness = load_run(opts.out)[0].harness
-        console.print(f"resuming {opts.out} (harness {harness})")
+        retrying = " (rerunning episodes that ended in error)" if opts.retry_errors else ""
+        console.print(f"resuming {opts.out} (harness {harness}){retrying}")
     else:
         harness = opts.harness
         try:
@@ -326,7 +376,7 @@ def start_run(opts: RunOptions) -> None:
             _fail("--tasks: no valid task found" + ("" if opts.selection.empty else " selected"))
         _hash_seed_note(opts.sandbox, tasks)
         create_run(opts.out, _new_run_config(opts, tasks, sources, skipped), tasks)
-    _progress_run(opts.out, harness, opts.concurrency if exists else None)
+    _progress_run(opts.out, harness, opts.concurrency if exists else None, opts.retry_errors)
     _judge_checkpoint(opts.out)
 
 
@@ -334,8 +384,9 @@ def start_run(opts: RunOptions) -> None:
 def run(
     out: Annotated[Path, typer.Option("--out", help="The run folder.")],
     harness: Annotated[
-        str, typer.Option(help="Harness name, e.g. golden-a or react.")
-    ] = "golden-a",
+        str | None,
+        typer.Option(help="Harness name, e.g. golden-a or react (default golden-a)."),
+    ] = None,
     tasks: Annotated[
         list[str] | None,
         typer.Option("--tasks", help="'bundled' or a task file/folder; repeatable."),
@@ -343,7 +394,22 @@ def run(
     samples: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Episodes run at once.")] = 1,
     seed: Annotated[int, typer.Option(help="Run seed; episode seeds derive from it.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue a run that was stopped.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue a run that was stopped: runs the episodes not yet recorded. Episodes "
+            "recorded as `error` are kept as they are unless --retry-errors is given."
+        ),
+    ] = False,
+    retry_errors: Annotated[
+        bool,
+        typer.Option(
+            help="With --resume: run again every episode whose latest record is an `error` "
+            "(a lost sandbox, an unreachable model, an interrupted run). The old records stay "
+            "in the journal as history; reports use each episode's latest. Finished, "
+            "max_steps and timeout episodes are never rerun."
+        ),
+    ] = False,
     max_steps: Annotated[int | None, typer.Option(help="Override every task's max_steps.")] = None,
     timeout: Annotated[float, typer.Option(help="Per-episode timeout in seconds.")] = 600.0,
     sandbox: Annotated[str, typer.Option(help="inprocess, process or docker.")] = "inprocess",
@@ -381,12 +447,14 @@ def run(
     start_run(
         RunOptions(
             out=out,
-            harness=harness,
+            harness=harness or "golden-a",
+            harness_given=harness is not None,
             tasks=tasks,
             samples=samples,
             concurrency=concurrency,
             seed=seed,
             resume=resume,
+            retry_errors=retry_errors,
             max_steps=max_steps,
             timeout_s=timeout,
             sandbox=sandbox,

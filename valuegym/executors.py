@@ -90,6 +90,7 @@ class LocalExecutor:
                     return
                 running.add(pool.submit(worker, item))
 
+        completed = False
         try:
             refill()
             while running:
@@ -98,11 +99,15 @@ class LocalExecutor:
                     running.discard(future)
                     yield future.result()
                 refill()
+            completed = True
         finally:
             for future in running:
                 future.cancel()
+            if not completed:  # stopped early: the worker abandons what runs, then we wait
+                worker.close()
             pool.shutdown(wait=True, cancel_futures=True)
-            worker.close()
+            if completed:
+                worker.close()
 
     def close(self) -> None:
         pass

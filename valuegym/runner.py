@@ -3,14 +3,26 @@
 A run lives in one folder: `run.json` (its configuration), `tasks.jsonl` (a snapshot of the
 tasks, so a resumed or rescored run sees exactly what the first one did), `journal.jsonl` and
 `index.sqlite` (the episodes), and `judgments/` (scores, one file per judge).
+
+`run.json` carries checksums of itself and of the task snapshot: a run's configuration is fixed
+when it is created, and a resume of a run whose files were edited (another harness, other
+tasks) refuses instead of mixing two configurations' episodes under one label.
+
+Faults end episodes, never runs: an episode that hits an infrastructure fault (a lost sandbox,
+an unreachable model server, a stop by SIGTERM or Ctrl-C) is recorded as `error` with its
+reason, and `--resume --retry-errors` runs exactly those again (the journal keeps the old
+records as history; readers see each episode's latest).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -18,7 +30,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from envs.sandbox import Sandbox, Session, make_sandbox
 from envs.sandbox_options import SandboxOptions, release_image_for
@@ -27,7 +39,7 @@ from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
 from harnesses.clients import ModelClients
 from harnesses.models import ModelEndpoint
 from harnesses.skills import Skill
-from trajectories.journal import Journal, read_journal
+from trajectories.journal import CorruptJournal, Journal, JournalLocked, read_journal
 from trajectories.schema import Trajectory, Usage, episode_id
 from valuegym.executors import Executor, LocalExecutor
 from valuegym.selection import Selection
@@ -69,6 +81,14 @@ class RunConfig(BaseModel):
     )
     valuegym_version: str = Field(default_factory=lambda: version("valuegym"))
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+    tasks_sha256: str | None = Field(
+        default=None, description="sha256 of tasks.jsonl as written (None in older runs)."
+    )
+    checksum: str | None = Field(
+        default=None,
+        description="sha256 of this file's other fields (canonical JSON); a run whose run.json "
+        "no longer matches it was edited and is refused (None in older runs).",
+    )
 
 
 class RunExists(RuntimeError):
@@ -77,6 +97,32 @@ class RunExists(RuntimeError):
 
 class NoRun(RuntimeError):
     pass
+
+
+class RunFileError(RuntimeError):
+    """A run file is unreadable, truncated, invalid or was edited (file and field named)."""
+
+
+RUN_FAULTS: tuple[type[Exception], ...] = (RunFileError, CorruptJournal, JournalLocked)
+"""What a command reading or resuming a run reports as a message, not a traceback."""
+
+
+class RunInterrupted(Exception):
+    """The run was stopped by a signal; what finished and what was in flight are recorded."""
+
+    def __init__(self, signal_name: str, recorded: int, interrupted: int) -> None:
+        super().__init__(
+            f"stopped by {signal_name}: {recorded} episodes recorded in this session, "
+            f"{interrupted} in flight recorded as interrupted errors"
+        )
+        self.signal_name = signal_name
+        self.recorded = recorded
+        self.interrupted = interrupted
+
+
+def _canonical_sha256(data: dict[str, object]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def episode_seed(run_seed: int, task_id: str, sample: int) -> int:
@@ -89,20 +135,67 @@ def create_run(run_dir: Path, config: RunConfig, tasks: list[Task]) -> None:
     if (run_dir / RUN_CONFIG).exists():
         raise RunExists(f"{run_dir} already holds a run; pass --resume to continue it")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / TASKS_SNAPSHOT).write_text(
-        "".join(t.model_dump_json(by_alias=True) + "\n" for t in tasks), encoding="utf-8"
+    snapshot = "".join(t.model_dump_json(by_alias=True) + "\n" for t in tasks).encode()
+    (run_dir / TASKS_SNAPSHOT).write_bytes(snapshot)
+    config = config.model_copy(
+        update={"tasks_sha256": hashlib.sha256(snapshot).hexdigest(), "checksum": None}
     )
+    data = json.loads(config.model_dump_json(exclude={"checksum"}))
+    config = config.model_copy(update={"checksum": _canonical_sha256(data)})
     # run.json is written last: its presence means the snapshot is complete
     (run_dir / RUN_CONFIG).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    if first["type"].startswith("json"):
+        return f"not valid JSON ({first['msg']}; truncated or edited?)"
+    return f"{where or '(top level)'}: {first['msg']}"
+
+
 def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
-    config_path = run_dir / RUN_CONFIG
+    """The run's configuration and task snapshot, checked; `RunFileError` names what is wrong."""
+    config_path, tasks_path = run_dir / RUN_CONFIG, run_dir / TASKS_SNAPSHOT
     if not config_path.exists():
         raise NoRun(f"{run_dir} holds no run (no {RUN_CONFIG})")
-    config = RunConfig.model_validate_json(config_path.read_text(encoding="utf-8"))
-    lines = (run_dir / TASKS_SNAPSHOT).read_text(encoding="utf-8").splitlines()
-    return config, [Task.model_validate_json(line) for line in lines if line.strip()]
+    try:
+        raw = config_path.read_bytes()
+        snapshot = tasks_path.read_bytes()
+    except OSError as exc:
+        raise RunFileError(f"{exc.filename}: cannot read: {exc.strerror}") from None
+    try:
+        config = RunConfig.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RunFileError(f"{config_path}: {_first_error(exc)}") from None
+    if config.checksum is not None:
+        data = json.loads(raw)
+        data.pop("checksum", None)
+        if _canonical_sha256(data) != config.checksum:
+            raise RunFileError(
+                f"{config_path}: edited since the run was created (its checksum no longer "
+                f"matches; it now says harness {config.harness!r}, sandbox {config.sandbox!r}). "
+                "A run's configuration is fixed so its episodes stay comparable: restore the "
+                "file, or start a new run in another --out folder"
+            )
+    if config.tasks_sha256 is not None and hashlib.sha256(snapshot).hexdigest() != (
+        config.tasks_sha256
+    ):
+        raise RunFileError(
+            f"{tasks_path}: changed since the run was created (its sha256 no longer matches "
+            f"{RUN_CONFIG}'s tasks_sha256; truncated or edited?): restore it, or start a new run"
+        )
+    tasks = []
+    for number, line in enumerate(snapshot.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            tasks.append(Task.model_validate_json(line))
+        except ValidationError as exc:
+            raise RunFileError(
+                f"{tasks_path}: line {number} is not a task: {_first_error(exc)}"
+            ) from None
+    return config, tasks
 
 
 @dataclass(frozen=True)
@@ -160,6 +253,10 @@ def _trajectory(
     )
 
 
+FINALIZE_GRACE_S = 10.0
+"""Past the episode's deadline, how long finalizing and closing its session may still take."""
+
+
 def run_episode(
     episode: Episode,
     config: RunConfig,
@@ -167,14 +264,57 @@ def run_episode(
     sandbox: Sandbox,
     clients: ModelClients | None = None,
     model: ModelEndpoint | None = None,
+    stop: threading.Event | None = None,
 ) -> Trajectory:
     """Run one episode to a trajectory. Never raises: every failure becomes an `error` record.
 
-    `model` overrides the run's endpoint (a node's own server for the same model).
+    `--timeout` bounds all of it: the episode runs in a thread of its own and, should anything
+    it waits on hang (a paused container, a stopped model server), it is recorded as an
+    `error` naming what it was waiting for once the timeout and a short grace have passed.
+    `stop` (set when the run is being stopped) abandons it at once the same way. `model`
+    overrides the run's endpoint (a node's own server for the same model).
     """
+    timeout_s = config.harness_config.timeout_s
+    started = datetime.now(UTC).isoformat()
+    clock = time.monotonic()
+    phase = ["opening its sandbox session"]
+    outcome: list[Trajectory] = []
+
+    def body() -> None:
+        outcome.append(_episode_body(episode, config, harness, sandbox, clients, model, phase))
+
+    thread = threading.Thread(target=body, name="valuegym-episode", daemon=True)
+    thread.start()
+    end = clock + timeout_s + FINALIZE_GRACE_S
+    while thread.is_alive() and (now := time.monotonic()) < end:
+        if stop is not None and stop.is_set():
+            break
+        thread.join(min(end - now, 0.05) if stop is not None else end - now)
+    if outcome:
+        return outcome[0]
+    if stop is not None and stop.is_set():
+        reason = interrupted_reason("the run was stopping")
+    else:
+        reason = (
+            f"the episode did not end within its {timeout_s:g} s timeout "
+            f"(+{FINALIZE_GRACE_S:g} s grace) while {phase[0]}; it was abandoned"
+        )
+    return _trajectory(config, episode, "error", reason, started, time.monotonic() - clock)
+
+
+def _episode_body(
+    episode: Episode,
+    config: RunConfig,
+    harness: Harness,
+    sandbox: Sandbox,
+    clients: ModelClients | None,
+    model: ModelEndpoint | None,
+    phase: list[str],
+) -> Trajectory:
     task, seed, _ = presented(config, episode)
     started = datetime.now(UTC).isoformat()
     clock = time.monotonic()
+    deadline = clock + config.harness_config.timeout_s
     session: Session | None = None
     result: HarnessResult | None = None
     error: str | None = None
@@ -182,21 +322,27 @@ def run_episode(
     cut_off = False
     try:
         session = sandbox.open(task, seed)
+        if hasattr(session, "deadline"):  # a server session: no request waits past the timeout
+            session.deadline = deadline
         context = EpisodeContext(
             task=task,
             session=session,
             config=config.harness_config,
             seed=seed,
-            deadline=clock + config.harness_config.timeout_s,
+            deadline=deadline,
             model=model or config.model,
             skills=config.skills,
             clients=clients or ModelClients(),
         )
+        phase[0] = f"running harness {config.harness} (its model or tool calls)"
         result = harness(context)
         record["tools"] = session.tools
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     if session is not None:
+        phase[0] = "finalizing its sandbox session"
+        if hasattr(session, "deadline"):
+            session.deadline = max(deadline, time.monotonic()) + FINALIZE_GRACE_S / 2
         try:
             finalized = session.finalize()
             record.update(finalized.model_dump())
@@ -249,13 +395,22 @@ class EpisodeWorker:
             sandbox = make_sandbox(config.sandbox, with_releases(release_dirs or []))
         self.sandbox = sandbox
         self.clients = ModelClients()
+        self.stopping = threading.Event()
 
     def __call__(self, episode: Episode) -> Trajectory:
         return run_episode(
-            episode, self.config, self.harness, self.sandbox, self.clients, self.model
+            episode,
+            self.config,
+            self.harness,
+            self.sandbox,
+            self.clients,
+            self.model,
+            self.stopping,
         )
 
     def close(self) -> None:
+        """Abandon episodes still running (a stopped run), then stop what this worker owns."""
+        self.stopping.set()
         self.clients.close()
         if self._owns_sandbox:
             self.sandbox.close()
@@ -290,6 +445,10 @@ class RunSummary:
     total: int
     skipped_done: int
     counts: dict[str, int]
+    retried: int = 0
+    errors_left: int = 0
+    """Episodes whose latest record is an `error` once this pass ended (`--retry-errors` reruns
+    them)."""
 
 
 ProgressHook = Callable[[Trajectory], None]
@@ -326,6 +485,58 @@ def pending_episodes(
     return [Episode(t, s) for t in tasks for s in range(samples) if (t.id, s) not in done]
 
 
+class _Stopped(BaseException):
+    """Raised in the main thread by SIGTERM (Ctrl-C raises KeyboardInterrupt)."""
+
+
+class _StopSignals:
+    """SIGTERM and SIGINT stop the run, but never in the middle of writing a record.
+
+    Installed only in the main thread (signal handlers cannot be set elsewhere); a signal that
+    arrives while a record is being written takes effect right after it.
+    """
+
+    def __init__(self) -> None:
+        self._shield = 0
+        self._pending: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self._shield:
+            self._pending = self._pending or name
+            return
+        raise _Stopped(name)
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        self._shield += 1
+        try:
+            yield
+        finally:
+            self._shield -= 1
+            if not self._shield and self._pending:
+                name, self._pending = self._pending, None
+                raise _Stopped(name)
+
+
+def interrupted_reason(why: str) -> str:
+    return (
+        f"interrupted: {why} before this episode ended; "
+        "`valuegym run --resume --retry-errors` runs it again"
+    )
+
+
 def execute_run(
     run_dir: Path,
     harness: Harness | str,
@@ -334,8 +545,14 @@ def execute_run(
     on_start: Callable[[int, int], None] | None = None,
     concurrency: int | None = None,
     executor: Executor | None = None,
+    retry_errors: bool = False,
 ) -> RunSummary:
     """Run every episode of the run that is not yet in its journal.
+
+    With `retry_errors`, episodes whose latest record is an `error` run again (their new record
+    is appended; the old one stays as history). SIGTERM or Ctrl-C stop the run: what finished
+    is recorded, episodes in flight are recorded as interrupted `error`s, the sandboxes this
+    run started are stopped, and `RunInterrupted` is raised.
 
     `executor` decides where episodes run (default: threads here, `concurrency` at a time);
     wherever they run, only this process writes the journal and index. A harness given by
@@ -354,19 +571,48 @@ def execute_run(
         node_endpoints=not isinstance(executor, LocalExecutor),
     )
     counts: dict[str, int] = {}
-    with Journal(run_dir) as journal:
-        done = journal.done()
+    lost = lost_episode(config)
+    in_flight: dict[tuple[str, int], Episode] = {}
+
+    def feed(episodes: list[Episode]) -> Iterator[Episode]:
+        """Hands episodes to the executor, which pulls one each time a slot frees: what was
+        pulled and not yet recorded is what is in flight."""
+        for episode in episodes:
+            in_flight[(episode.task.id, episode.sample)] = episode
+            yield episode
+
+    with Journal(run_dir) as journal, _StopSignals() as signals:
+        before = journal.statuses()
+        done = journal.done(retry_errors)
         todo = pending_episodes(tasks, config.samples, done)
+        retried = sum(1 for e in todo if (e.task.id, e.sample) in before)
         if on_start:
             on_start(len(todo), len(done))
-        results = executor.map(make_worker, todo, lost_episode(config))
-        with contextlib.closing(results):  # a failure here stops the executor at once
-            for trajectory in results:
-                journal.append(trajectory)
-                counts[trajectory.status] = counts.get(trajectory.status, 0) + 1
-                if on_episode:
-                    on_episode(trajectory)
-    return RunSummary(total=len(tasks) * config.samples, skipped_done=len(done), counts=counts)
+        try:
+            results = executor.map(make_worker, feed(todo), lost)
+            with contextlib.closing(results):  # a failure here stops the executor at once
+                for trajectory in results:
+                    with signals.shielded():
+                        journal.append(trajectory, replace=retry_errors)
+                        in_flight.pop(trajectory.key, None)
+                        counts[trajectory.status] = counts.get(trajectory.status, 0) + 1
+                    if on_episode:
+                        on_episode(trajectory)
+        except (_Stopped, KeyboardInterrupt) as exc:
+            name = str(exc) if isinstance(exc, _Stopped) else "SIGINT (Ctrl-C)"
+            with signals.shielded():
+                for episode in in_flight.values():
+                    reason = interrupted_reason(f"the run was stopped ({name})")
+                    journal.append(lost(episode, reason), replace=True)
+            raise RunInterrupted(name, sum(counts.values()), len(in_flight)) from None
+        errors_left = sum(1 for status in journal.statuses().values() if status == "error")
+    return RunSummary(
+        total=len(tasks) * config.samples,
+        skipped_done=len(done),
+        counts=counts,
+        retried=retried,
+        errors_left=errors_left,
+    )
 
 
 def run_trajectories(run_dir: Path) -> list[Trajectory]:

@@ -53,7 +53,7 @@ ON CONFLICT (judge, episode_id) DO UPDATE SET
     outcome = excluded.outcome, score_a = excluded.score_a, score_b = excluded.score_b,
     leaning = excluded.leaning, note = excluded.note, stored = excluded.stored,
     record = excluded.record
-WHERE scores.stored = 0
+WHERE scores.stored = 0 OR excluded.stored = 1
 """
 
 
@@ -220,8 +220,8 @@ class OpenRun:
                     except ValueError:
                         continue  # as `read_judgments` does
                     rows.append(score_row(judge, judgment, stored=True))
-        # a stored judgment replaces one scored in memory; of two stored, the first wins (as in
-        # `judges.store.read_judgments`)
+        # a stored judgment replaces one scored in memory; of two stored, the later wins (a
+        # rerun episode's newer judgment, as in `judges.store.read_judgments`)
         self.db.executemany(UPSERT, rows)
         state.size = size
 
