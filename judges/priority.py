@@ -42,6 +42,7 @@ from judges.stats import (
 from judges.table import SystemTable, system_tables
 
 STRENGTH_TEST = "jackknife t test of strength 0"
+MAX_STEP = 4.0  # log-odds: far from the optimum a full Newton step overshoots
 
 
 def virtual_games(played: np.ndarray, prior: float) -> np.ndarray:
@@ -55,6 +56,12 @@ def virtual_games(played: np.ndarray, prior: float) -> np.ndarray:
     return pairs * (prior / (2 * np.maximum(n - 1, 1)))
 
 
+def _log_likelihood(s: np.ndarray, games: np.ndarray) -> np.ndarray:
+    """Per matrix: sum of games[i, j] * log P(i beats j) at strengths s (batch, values)."""
+    d = s[:, :, None] - s[:, None, :]
+    return -(games * np.logaddexp(0.0, -d)).sum((1, 2))
+
+
 def fit_batch(
     wins: np.ndarray,
     prior: float,
@@ -65,9 +72,12 @@ def fit_batch(
     """Bradley–Terry strengths of a batch of win matrices (batch, values, values) at once.
 
     Newton's method on the log-likelihood plus the prior, every matrix in one vectorised
-    step, started from `init` (batch, values) when given. Values with no game in a matrix are
-    NaN there; the others are centred to mean zero. Agrees with choix's
-    `ilsr_pairwise_dense` on the same games to solver tolerance (tested).
+    step, started from `init` (batch, values) when given. A full Newton step overshoots from a
+    start far from the optimum (a warm start for permuted data, a lopsided record) and then
+    diverges, so a step is capped at `MAX_STEP` and halved until the likelihood does not fall
+    (backtracking); near the optimum the full step is taken and convergence stays quadratic.
+    Values with no game in a matrix are NaN there; the others are centred to mean zero.
+    Agrees with choix's `ilsr_pairwise_dense` on the same games to solver tolerance (tested).
     """
     wins = np.asarray(wins, dtype=float)
     batch, n, _ = wins.shape
@@ -84,16 +94,30 @@ def fit_batch(
     active = np.arange(batch)  # matrices still moving; converged ones are left alone
     for _ in range(max_iter):
         x = s[active]
-        p = 1 / (1 + np.exp(x[:, None, :] - x[:, :, None]))  # p[b, i, j] = P(i beats j)
+        d = np.clip(x[:, None, :] - x[:, :, None], -500, 500)
+        p = 1 / (1 + np.exp(d))  # p[b, i, j] = P(i beats j)
         gp = games[active] * p
         grad = won[active] - gp.sum(2)
         hess = gp * (1 - p)
-        hess[:, diagonal, diagonal] -= hess.sum(2) + unplayed[active]
+        # a tiny ridge keeps saturated pairs from making the matrix singular; it changes the
+        # direction only, never the fixed point (the gradient is zero there)
+        hess[:, diagonal, diagonal] -= hess.sum(2) + unplayed[active] + 1e-9
         hess -= pin[active]
         step = np.linalg.solve(hess, -grad[..., None])[..., 0]
         step[~played[active]] = 0
-        s[active] = x + step
-        moving = np.abs(step).max(1) >= tol
+        # no step moves a strength by more than MAX_STEP log-odds
+        step *= np.minimum(1.0, MAX_STEP / np.maximum(np.abs(step).max(1), 1e-300))[:, None]
+        # total[i, j] counts i's wins over j: the likelihood of the fit is over `total`
+        before = _log_likelihood(x, total[active])
+        scale = np.ones(len(active))
+        for _ in range(40):
+            after = _log_likelihood(x + scale[:, None] * step, total[active])
+            worse = after < before - 1e-12 * np.abs(before)
+            if not worse.any():
+                break
+            scale[worse] /= 2
+        s[active] = x + scale[:, None] * step
+        moving = np.abs(step).max(1) >= tol  # the full Newton step: the distance left
         active = active[moving]
         if not active.size:
             break

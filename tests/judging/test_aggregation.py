@@ -89,6 +89,17 @@ def test_vectorised_solver_matches_choix():
     assert fitted[:3] == pytest.approx(fit_strengths(wins[:3, :3], 1.0), abs=1e-7)
 
 
+def test_a_warm_start_far_from_the_optimum_still_converges_to_the_fit():
+    # permutation refits start from the pooled fit; a full Newton step from a start this far
+    # off overshot into saturated pairs and a singular matrix
+    rng = np.random.default_rng(0)
+    wins = rng.integers(0, 4, (200, 4, 4)).astype(float) * (1 - np.eye(4))
+    start = rng.normal(0, 5, (200, 4))
+    cold = fit_batch(wins, 1.0)
+    assert fit_batch(wins, 1.0, start, tol=1e-9) == pytest.approx(cold, abs=1e-7, nan_ok=True)
+    assert cold[0] == pytest.approx(fit_strengths(wins[0], 1.0), abs=1e-7)
+
+
 def test_ties_mixed_and_neither_are_counted_not_folded_into_strengths():
     rng = np.random.default_rng(4)
     decisive = bt_rows({"x": 1.0, "y": 0.0, "z": -1.0}, 30, rng)
