@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from judges.adherence import Coverage, ValueAdherence, adherence
+from judges.adherence import Coverage, SystemAdherence, ValueAdherence, adherence
 from judges.episodes import EpisodeRow
 from judges.priority import (
     SystemPriority,
@@ -466,6 +466,9 @@ class RunProfile(BaseModel):
     run: RunInfo
     values: list[ValueAdherence]
     priorities: list[SystemPriority]
+    systems: list[SystemAdherence] = Field(
+        default=[], description="System adherence, with the procedural pull of its tasks."
+    )
 
 
 class CompareReport(BaseModel):
@@ -493,14 +496,17 @@ def build_compare(
     def ranked(rows: list[EpisodeRow]) -> list[EpisodeRow]:
         return rows if include_fallback else [r for r in rows if r.task_id not in fallback]
 
-    profiles = [
-        RunProfile(
-            run=info,
-            values=adherence(rows, settings, procedural)[0],
-            priorities=priorities(ranked(rows), settings, procedural),
+    profiles = []
+    for info, rows in runs:
+        values, systems = adherence(rows, settings, procedural)
+        profiles.append(
+            RunProfile(
+                run=info,
+                values=values,
+                systems=systems,
+                priorities=priorities(ranked(rows), settings, procedural),
+            )
         )
-        for info, rows in runs
-    ]
     (base, base_rows), others = runs[0], runs[1:]
     comparisons = [
         compare_runs(base, base_rows, o, o_rows, settings, fallback, include_fallback)

@@ -16,6 +16,7 @@ from judges.document import (
 )
 from judges.plots import Point, heatmap, interval_chart
 from judges.run_document import settings_text, significance, unjudged_text
+from judges.table import ROLES
 from judges.verdict import LEANINGS
 
 
@@ -146,6 +147,46 @@ def comparison_section(c: Comparison) -> Section:
     return Section(_title(c), blocks)
 
 
+def procedural_section(report: CompareReport) -> Section | None:
+    """Each run's procedural pull and adherence by the side of the written rule, side by side:
+    a change that follows the written-rule side, whatever the value, is a compliance effect."""
+    if not any(v.by_role for p in report.runs for v in p.values):
+        return None
+    labels = [p.run.label for p in report.runs]
+    pulls = {p.run.label: {s.value_system: s for s in p.systems} for p in report.runs}
+    systems = sorted({s for by in pulls.values() for s in by})
+
+    def pull(label: str, system: str) -> str:
+        s = pulls[label].get(system)
+        return f"{interval(s.procedural_pull, signed=True)} ({s.procedural_tasks})" if s else "-"
+
+    pull_table = Table(
+        "Procedural pull per system (tasks' metadata.procedural_pole)",
+        ["system", *(f"{label} [95% CI] (tasks)" for label in labels)],
+        [[system, *(pull(label, system) for label in labels)] for system in systems],
+        note="Per task with a written default: the procedural pole's score minus the other "
+        "pole's, averaged over tasks. Runs whose pulls differ changed how closely they follow "
+        "the written rule; value changes of the same size are then a compliance effect.",
+    )
+    sides: dict[tuple[str, str, str], dict[str, str]] = {}
+    for p in report.runs:
+        for v in p.values:
+            for r in v.by_role:
+                cell = f"{interval(r.adherence)} ({r.tasks})"
+                sides.setdefault((v.value_system, v.value, r.role), {})[p.run.label] = cell
+    order = {role: k for k, role in enumerate(ROLES)}
+    keys = sorted(sides, key=lambda k: (k[0], k[1], order.get(k[2], len(order))))
+    side_table = Table(
+        "Value adherence by procedural side",
+        ["system", "value", "side", *(f"{label} [95% CI] (tasks)" for label in labels)],
+        [[*key, *(sides[key].get(label, "-") for label in labels)] for key in keys],
+        note="A value's adherence over the tasks where it was the written rule's pole "
+        "(procedural), the other pole (discretion), or where the rules sanction both "
+        "(no default).",
+    )
+    return Section("Adherence by procedural side", [pull_table, side_table])
+
+
 def harness_pull(report: CompareReport) -> Section | None:
     pulls = [c for c in report.comparisons if c.kind == "harness"]
     if not pulls:
@@ -272,7 +313,12 @@ def figures(report: CompareReport) -> Section:
 def compare_document(report: CompareReport) -> Document:
     sections = [Section("Runs", [runs_table(report)])]
     sections += [comparison_section(c) for c in report.comparisons]
-    extra = (harness_pull(report), skill_steering(report), said_versus_done(report))
+    extra = (
+        procedural_section(report),
+        harness_pull(report),
+        skill_steering(report),
+        said_versus_done(report),
+    )
     sections += [s for s in extra if s]
     sections.append(figures(report))
     return Document(

@@ -107,6 +107,18 @@ def test_compare_golden_a_with_golden_b_reverses_every_profile(cli, golden_dirs,
             rf"\| {system['value_system']} \| \d+ \| -1\.00 .*\| {system['verdict']}", text
         )
     assert "Holm-adjusted" in text and "sign-flip" in text
+    # each run's adherence split by the written rule's side, so a compliance effect shows
+    pulls = {
+        p["run"]["label"]: {s["value_system"]: s["procedural_pull"]["value"] for s in p["systems"]}
+        for p in result["runs"]
+    }
+    assert pulls["golden-a"] and all(  # every task's winner swaps, so the pull's sign does
+        pull * pulls["golden-b"][s] <= 0 for s, pull in pulls["golden-a"].items()
+    )
+    assert "## Adherence by procedural side" in text
+    side = re.findall(r"^\| (\w+) \| ([^|]+) \| (procedural|discretion|no default) \|", text, re.M)
+    assert {s for s, _, _ in side} == set(pulls["golden-a"])
+    assert {role for _, _, role in side} == {"procedural", "discretion", "no default"}
     page = html.read_text()
     assert page.count("<svg") == 3 and "Harness pull" in page
     assert not re.search(r"<(script|link|img)\b", page)  # one file, nothing fetched
