@@ -59,8 +59,19 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
-def owner_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), which tells a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_label(pid: int | None = None) -> str:
+    """`host:uid:pid:start-time` of the orchestrator that starts a container: prune removes a
+    container only when this user's orchestrator on this host that made it is gone."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{os.getuid()}:{pid}:{_start_time(pid) or '?'}"
 
 
 def _hardening(options: SandboxOptions) -> dict[str, Any]:
@@ -186,6 +197,8 @@ class SandboxContainer:
             state = self.state()
         if state is None:
             return f"sandbox container {self.name} no longer exists"
+        if state.get("Paused"):
+            return f"sandbox container {self.name} is paused (not answering)"
         if state.get("Running"):
             return f"sandbox container {self.name} is running but not answering"
         code = state.get("ExitCode")
@@ -277,9 +290,15 @@ class DockerSandbox:
         return [c.cold_start_s for c in self._containers[-missing:]]
 
     def _pick(self) -> SandboxContainer:
-        with self._lock:
-            self._fill()
-            return self._containers[next(self._turn) % len(self._containers)]
+        """The next container in turn; one that stopped answering (paused, hung) is replaced."""
+        while True:
+            with self._lock:
+                self._fill()
+                container = self._containers[next(self._turn) % len(self._containers)]
+            if not container.client.suspect or container.client.responsive():
+                return container
+            log.warning("replacing a sandbox container that hangs: %s", container.describe())
+            self._retire(container)
 
     def _retire(self, container: SandboxContainer) -> None:
         with self._lock:
@@ -292,9 +311,9 @@ class DockerSandbox:
         try:
             return container.client.open(task, seed, self.options.lease_s)
         except SandboxUnavailable:
-            if container.alive():
+            if container.alive() and container.client.responsive():
                 raise
-            log.warning("replacing dead sandbox container: %s", container.describe())
+            log.warning("replacing a sandbox container: %s", container.describe())
             self._retire(container)
         return self._pick().client.open(task, seed, self.options.lease_s)
 
@@ -315,39 +334,49 @@ class PrunedContainer(BaseModel):
     reason: str
 
 
-def _owner_gone(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+def _owner_gone(owner: str) -> bool | None:
+    """Whether the orchestrator named by an owner label is gone; None when it is not ours to
+    judge (another host or another user: only --all touches those)."""
+    parts = owner.rsplit(":", 3)
+    if len(parts) == 4:  # host:uid:pid:start-time
+        host, uid, pid, started = parts
+        if uid != str(os.getuid()):
+            return None
+    elif len(parts) == 2:  # older containers: host:pid
+        (host, pid), started = parts, "?"
+    else:
+        return None
     if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's orchestrator: only --all may touch it
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+        return None
+    now = _start_time(int(pid))
+    if now is None:
         return True
-    except PermissionError:
-        return False
-    return False
+    return started != "?" and now != started  # the pid now belongs to another process
 
 
 def prune_containers(
     client: docker.DockerClient | None = None, everything: bool = False
 ) -> list[PrunedContainer]:
-    """Remove leaked sandbox containers: stopped ones and those whose orchestrator is gone.
+    """Remove leaked sandbox containers, only this user's on this host: those whose
+    orchestrator is gone, and those that exited. Other users' and other hosts' containers, and
+    a live orchestrator's that are starting, paused or running, are left alone.
 
-    With `everything`, remove every valuegym sandbox container, in use or not.
+    With `everything`, remove every valuegym sandbox container, in use or not, anyone's.
     """
     client = client or docker_client()
     pruned = []
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         labels = container.labels or {}
         owner = labels.get(OWNER_LABEL, "")
+        gone = _owner_gone(owner)
         if everything:
             reason = "--all"
-        elif container.status != "running":
-            reason = f"{container.status}"
-        elif _owner_gone(owner):
-            reason = f"its orchestrator ({owner}) is gone"
+        elif gone:
+            reason = f"its orchestrator ({owner}) is gone; it was {container.status}"
+        elif gone is False and container.status in ("exited", "dead"):
+            reason = container.status  # ended for good; its live owner no longer uses it
         else:
-            continue
+            continue  # someone else's, or starting, paused or running for its live owner
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
         runtime = labels.get(RUNTIME_LABEL)

@@ -9,10 +9,13 @@ boundary (see the README's security model).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +28,7 @@ from envs.server.api import CONTROL_DIGEST_ENV, token_digest
 from envs.task import Task
 
 LOG_LINES = 50
+log = logging.getLogger(__name__)
 
 
 def mcp_arguments(options: SandboxOptions) -> list[str]:
@@ -118,6 +122,8 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             code = None
         state = "running but not answering" if code is None else f"exited with status {code}"
+        if code is None and _stopped(self.process.pid):
+            state = "stopped by a signal, not answering"
         tail = list(self.tail)[-5:]
         where = f"sandbox server process {self.process.pid} ({state})"
         return f"{where}; its last log lines: {' | '.join(tail)}" if tail else where
@@ -126,6 +132,8 @@ class ServerProcess:
         if hasattr(self, "client"):
             self.client.close()
         if self.alive():
+            with contextlib.suppress(OSError):  # a stopped (SIGSTOP) server must see SIGTERM
+                os.killpg(self.process.pid, signal.SIGCONT)
             self.process.terminate()
             try:
                 self.process.wait(timeout=5)
@@ -134,6 +142,14 @@ class ServerProcess:
                 self.process.wait()
         self._reader.join(timeout=5)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP, a debugger), from /proc where there is one."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
+    except (OSError, IndexError):
+        return False
 
 
 class ProcessSandbox:
@@ -147,10 +163,16 @@ class ProcessSandbox:
         self._lock = threading.Lock()
 
     def server(self) -> ServerProcess:
+        """The running server; a dead one, or one that stopped answering, is replaced."""
         with self._lock:
-            if self._server is None or not self._server.alive():
-                if self._server is not None:
-                    self._server.stop()
+            server = self._server
+            hung = server is not None and server.alive() and server.client.suspect
+            if hung and server is not None and not server.client.responsive():
+                log.warning("replacing a sandbox server that hangs: %s", server.describe())
+                server.stop()
+            if server is None or not server.alive():
+                if server is not None:
+                    server.stop()
                 self._server = ServerProcess(self.options)
             return self._server
 

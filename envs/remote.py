@@ -7,6 +7,7 @@ session's own agent token, exactly as an external harness would.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,10 @@ class SandboxError(RuntimeError):
 
 class SandboxUnavailable(SandboxError):
     """The sandbox server could not be reached: it died, was killed, or hangs."""
+
+
+HEALTH_PROBE_S = 5.0
+"""How long a server suspected of hanging gets to answer a health check before it is replaced."""
 
 
 class ServerClient:
@@ -43,9 +48,14 @@ class ServerClient:
         self._describe = describe or (lambda: f"sandbox server at {base_url}")
         self._public_url = public_url or (lambda: base_url)
         transport = httpx2.HTTPTransport(uds=uds) if uds else None
+        self._timeout_s = timeout_s
         self._http = httpx2.Client(
             base_url=base_url, transport=transport, timeout=timeout_s, trust_env=False
         )
+        self.suspect = False
+        """Set when a request could not reach the server or timed out: before the server is
+        used again, `responsive()` checks it still answers (a paused container, a stopped or
+        deadlocked server do not, and are replaced)."""
 
     def describe(self) -> str:
         return self._describe()
@@ -55,16 +65,33 @@ class ServerClient:
         return self._public_url()
 
     def request(
-        self, method: str, path: str, token: str, body: Any = None, what: str = ""
+        self,
+        method: str,
+        path: str,
+        token: str,
+        body: Any = None,
+        what: str = "",
+        timeout_s: float | None = None,
     ) -> httpx2.Response:
-        """One request; failures become `SandboxError`/`SandboxUnavailable` naming the server."""
+        """One request; failures become `SandboxError`/`SandboxUnavailable` naming the server.
+
+        `timeout_s` shortens the client's own limit (an episode's time left)."""
         content = body.model_dump_json(by_alias=True) if body is not None else None
         headers = {"authorization": f"Bearer {token}"}
         if content is not None:
             headers["content-type"] = "application/json"
+        limit = self._timeout_s if timeout_s is None else min(timeout_s, self._timeout_s)
         try:
-            response = self._http.request(method, path, content=content, headers=headers)
+            response = self._http.request(
+                method, path, content=content, headers=headers, timeout=limit
+            )
         except httpx2.TransportError as exc:
+            self.suspect = True
+            if isinstance(exc, httpx2.TimeoutException):
+                raise SandboxUnavailable(
+                    f"{what or path}: the sandbox did not answer within {limit:g} s; "
+                    f"{self.describe()}"
+                ) from exc
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise SandboxUnavailable(
                 f"{what or path}: lost the sandbox ({detail}); {self.describe()}"
@@ -78,11 +105,28 @@ class ServerClient:
             raise SandboxError(f"{what or path}: {reason}")
         return response
 
-    def control(self, method: str, path: str, body: Any = None, what: str = "") -> httpx2.Response:
-        return self.request(method, f"/control{path}", self._control_token, body, what)
+    def control(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        what: str = "",
+        timeout_s: float | None = None,
+    ) -> httpx2.Response:
+        return self.request(method, f"/control{path}", self._control_token, body, what, timeout_s)
 
-    def health(self) -> Health:
-        return Health.model_validate_json(self.control("GET", "/health", what="health").content)
+    def health(self, timeout_s: float | None = None) -> Health:
+        response = self.control("GET", "/health", what="health", timeout_s=timeout_s)
+        return Health.model_validate_json(response.content)
+
+    def responsive(self) -> bool:
+        """Whether a server under suspicion still answers a health check (clears the suspicion)."""
+        try:
+            self.health(HEALTH_PROBE_S)
+        except SandboxError:
+            return False
+        self.suspect = False
+        return True
 
     def open(self, task: Task, seed: int, lease_s: float | None = None) -> RemoteSession:
         body = OpenSession(task=task, seed=seed, lease_s=lease_s)
@@ -104,6 +148,13 @@ class RemoteSession:
         self.lease_s = opened.lease_s
         self.mcp_name = opened.mcp_name
         self._closed = False
+        self.deadline: float | None = None
+        """When set (monotonic seconds, the episode's deadline), no request waits past it."""
+
+    def _time_left(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.monotonic(), 0.1)
 
     @property
     def agent_url(self) -> str:
@@ -122,12 +173,17 @@ class RemoteSession:
             self.agent_token,
             AgentCall(tool=tool, arguments=arguments),
             what=f"call {tool}",
+            timeout_s=self._time_left(),
         )
         return ToolResult.model_validate_json(response.content)
 
     def list_tools(self) -> list[ToolSpec]:
         response = self._client.request(
-            "GET", f"/sessions/{self.session_id}/tools", self.agent_token, what="list tools"
+            "GET",
+            f"/sessions/{self.session_id}/tools",
+            self.agent_token,
+            what="list tools",
+            timeout_s=self._time_left(),
         )
         return [ToolSpec.model_validate(t) for t in response.json()]
 
@@ -139,11 +195,16 @@ class RemoteSession:
 
     def finalize(self) -> Finalized:
         response = self._client.control(
-            "POST", f"/sessions/{self.session_id}/finalize", what="finalize"
+            "POST",
+            f"/sessions/{self.session_id}/finalize",
+            what="finalize",
+            timeout_s=self._time_left(),
         )
         return Finalized.model_validate_json(response.content)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._client.control("DELETE", f"/sessions/{self.session_id}", what="close")
+            self._client.control(
+                "DELETE", f"/sessions/{self.session_id}", what="close", timeout_s=self._time_left()
+            )

@@ -99,10 +99,15 @@ def build(
 @sandbox_app.command()
 def prune(
     everything: Annotated[
-        bool, typer.Option("--all", help="Also remove containers still in use.")
+        bool, typer.Option("--all", help="Remove every sandbox container, in use or not, anyone's.")
     ] = False,
 ) -> None:
-    """Remove leaked sandbox containers: stopped ones and those whose orchestrator is gone."""
+    """Remove your leaked sandbox containers: exited ones and those whose orchestrator is gone.
+
+    Only containers this user's orchestrators started on this host are touched (their
+    `valuegym.owner` label names host, user, process and its start time); --all removes
+    every valuegym sandbox container, anyone's.
+    """
     from envs.docker_sandbox import prune_containers
     from envs.remote import SandboxError
 

@@ -255,6 +255,18 @@ def _trajectory(
 
 FINALIZE_GRACE_S = 10.0
 """Past the episode's deadline, how long finalizing and closing its session may still take."""
+OPEN_ALLOWANCE_S = 60.0
+"""How long opening the session may take on top of the timeout (a sandbox starting or being
+replaced first); the timeout itself starts once the session is open."""
+
+
+@dataclass
+class _Progress:
+    """Where a running episode is, for the watchdog: what it waits on and until when."""
+
+    phase: str
+    end: float
+    error: str | None = None
 
 
 def run_episode(
@@ -277,19 +289,18 @@ def run_episode(
     timeout_s = config.harness_config.timeout_s
     started = datetime.now(UTC).isoformat()
     clock = time.monotonic()
-    phase = ["opening its sandbox session"]
+    progress = _Progress("opening its sandbox session", clock + timeout_s + OPEN_ALLOWANCE_S)
     outcome: list[Trajectory] = []
 
     def body() -> None:
-        outcome.append(_episode_body(episode, config, harness, sandbox, clients, model, phase))
+        outcome.append(_episode_body(episode, config, harness, sandbox, clients, model, progress))
 
     thread = threading.Thread(target=body, name="valuegym-episode", daemon=True)
     thread.start()
-    end = clock + timeout_s + FINALIZE_GRACE_S
-    while thread.is_alive() and (now := time.monotonic()) < end:
+    while thread.is_alive() and (now := time.monotonic()) < progress.end + FINALIZE_GRACE_S:
         if stop is not None and stop.is_set():
             break
-        thread.join(min(end - now, 0.05) if stop is not None else end - now)
+        thread.join(min(progress.end + FINALIZE_GRACE_S - now, 0.05))
     if outcome:
         return outcome[0]
     if stop is not None and stop.is_set():
@@ -297,8 +308,10 @@ def run_episode(
     else:
         reason = (
             f"the episode did not end within its {timeout_s:g} s timeout "
-            f"(+{FINALIZE_GRACE_S:g} s grace) while {phase[0]}; it was abandoned"
+            f"(+{FINALIZE_GRACE_S:g} s grace) while {progress.phase}; it was abandoned"
         )
+        if progress.error:
+            reason += f" (it had failed with {progress.error})"
     return _trajectory(config, episode, "error", reason, started, time.monotonic() - clock)
 
 
@@ -309,7 +322,7 @@ def _episode_body(
     sandbox: Sandbox,
     clients: ModelClients | None,
     model: ModelEndpoint | None,
-    phase: list[str],
+    progress: _Progress,
 ) -> Trajectory:
     task, seed, _ = presented(config, episode)
     started = datetime.now(UTC).isoformat()
@@ -322,6 +335,8 @@ def _episode_body(
     cut_off = False
     try:
         session = sandbox.open(task, seed)
+        deadline = time.monotonic() + config.harness_config.timeout_s
+        progress.end = deadline
         if hasattr(session, "deadline"):  # a server session: no request waits past the timeout
             session.deadline = deadline
         context = EpisodeContext(
@@ -334,15 +349,15 @@ def _episode_body(
             skills=config.skills,
             clients=clients or ModelClients(),
         )
-        phase[0] = f"running harness {config.harness} (its model or tool calls)"
+        progress.phase = f"running harness {config.harness} (its model or tool calls)"
         result = harness(context)
         record["tools"] = session.tools
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = progress.error = f"{type(exc).__name__}: {exc}"
     if session is not None:
-        phase[0] = "finalizing its sandbox session"
+        progress.phase = "finalizing its sandbox session"
         if hasattr(session, "deadline"):
-            session.deadline = max(deadline, time.monotonic()) + FINALIZE_GRACE_S / 2
+            session.deadline = max(deadline, time.monotonic()) + FINALIZE_GRACE_S / 4
         try:
             finalized = session.finalize()
             record.update(finalized.model_dump())
