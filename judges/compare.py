@@ -68,6 +68,7 @@ BEHAVIOUR: tuple[str, ...] = (
     "model",
     "skills",
     "system_prompt",
+    "prompt_style",
     "temperature",
     "max_steps",
     "timeout_s",
@@ -90,6 +91,7 @@ class RunInfo(BaseModel):
     model: str | None = None
     skills: list[str] = []
     system_prompt: str | None = None
+    prompt_style: str = "valuegym"
     condition: str = "agent"
     temperature: float | None = None
     max_steps: int | None = None

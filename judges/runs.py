@@ -228,6 +228,7 @@ class ScoredRun:
             model=c.model.model if c.model else None,
             skills=sorted(s.label for s in c.skills),
             system_prompt=h.system_prompt,
+            prompt_style=h.prompt_style,
             condition=c.condition,
             temperature=h.temperature,
             max_steps=h.max_steps,

@@ -262,6 +262,7 @@ def test_runs_are_classified_by_every_setting_that_changes_behaviour():
         ("max_steps", 5),
         ("counterbalance", True),
         ("sandbox", "docker"),
+        ("prompt_style", "agent-valuebench"),
         ("valuegym_version", "9.9"),
         ("skills", ["care-first@abc"]),
     ]:
