@@ -108,3 +108,25 @@ def save_endpoint(endpoint: ModelEndpoint, path: Path) -> None:
         data.setdefault("endpoints", {})
     data["endpoints"][endpoint.name] = endpoint.model_dump(exclude={"name"}, exclude_none=True)
     path.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
+
+
+def node_endpoint(endpoint: ModelEndpoint | None) -> ModelEndpoint | None:
+    """The run's endpoint as this machine's endpoints file defines it, if it does.
+
+    A cluster node with its own model server (a vLLM per GPU node) names it like the driver
+    does; its file must serve the same model, so the run's results stay comparable.
+    """
+    if endpoint is None:
+        return None
+    try:
+        local = load_endpoints().get(endpoint.name)
+    except EndpointError:
+        return endpoint
+    if local is None:
+        return endpoint
+    if local.model != endpoint.model:
+        raise EndpointError(
+            f"this node's endpoint {endpoint.name!r} serves model {local.model!r}, "
+            f"but the run uses {endpoint.model!r}"
+        )
+    return local

@@ -12,6 +12,13 @@ from rich.console import Console
 from envs.task import Task
 from envs.values import bundled_value_systems
 from valuegym.cli_analysis import compare, judge_app, report
+from valuegym.cli_executor import (
+    ExecutorChoice,
+    ExecutorOption,
+    RayAddressOption,
+    RayResourceOption,
+    spread,
+)
 from valuegym.cli_import import import_app
 from valuegym.cli_new import new_app
 from valuegym.cli_sandbox import sandbox_app, sandbox_problem
@@ -25,6 +32,7 @@ from valuegym.cli_selection import (
 )
 from valuegym.cli_serve import serve_app
 from valuegym.cli_view import export, view
+from valuegym.executors import ExecutorError
 from valuegym.selection import Selection, SelectionError
 from valuegym.tasks import load_tasks, resolve_task_paths
 
@@ -172,14 +180,21 @@ def _hash_seed_note(sandbox: str, tasks: list[Task]) -> None:
 
 
 def _progress_run(
-    run_dir: Path, harness_name: str, concurrency: int | None, retry_errors: bool = False
+    run_dir: Path,
+    harness_name: str,
+    concurrency: int | None,
+    retry_errors: bool = False,
+    where: ExecutorChoice | None = None,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harnesses.base import get_harness
-    from valuegym.runner import RUN_FAULTS, RunInterrupted, execute_run
+    from valuegym.runner import RUN_FAULTS, RunInterrupted, execute_run, load_run
 
-    harness = get_harness(harness_name)
+    where = where or ExecutorChoice()
+    executor = where.open(concurrency or load_run(run_dir)[0].concurrency, _fail)
+    # a cluster loads the harness by name on each node; here it is the object itself
+    harness = get_harness(harness_name) if where.kind == "local" else harness_name
     failed = 0
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -207,7 +222,7 @@ def _progress_run(
                 harness,
                 on_episode=on_episode,
                 on_start=on_start,
-                concurrency=concurrency,
+                executor=executor,
                 retry_errors=retry_errors,
             )
         except RunInterrupted as exc:
@@ -219,9 +234,13 @@ def _progress_run(
                 highlight=False,
             )
             raise typer.Exit(143 if exc.signal_name == "SIGTERM" else 130) from None
-        except RUN_FAULTS as exc:
+        except (*RUN_FAULTS, ExecutorError) as exc:
             progress.stop()
             _fail(str(exc))
+        finally:
+            executor.close()
+    if placed := spread(executor):
+        console.print(placed, highlight=False)
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
     already = summary.skipped_done
     retried = f", {summary.retried} rerun after errors" if summary.retried else ""
@@ -272,6 +291,7 @@ class RunOptions:
     selection: Selection = field(default_factory=Selection)
     condition: str = "agent"
     prompt_style: str = "valuegym"
+    where: ExecutorChoice = field(default_factory=ExecutorChoice)
 
 
 def _fail(message: str) -> NoReturn:
@@ -358,6 +378,8 @@ def start_run(opts: RunOptions) -> None:
     problem = sandbox_problem(config.sandbox if exists else opts.sandbox)
     if problem:
         _fail(f"--sandbox: {problem}")
+    if problem := opts.where.problem():
+        _fail(problem)
     if exists:
         retrying = " (rerunning episodes that ended in error)" if opts.retry_errors else ""
         console.print(f"resuming {opts.out} (harness {harness}){retrying}")
@@ -376,7 +398,9 @@ def start_run(opts: RunOptions) -> None:
             _fail("--tasks: no valid task found" + ("" if opts.selection.empty else " selected"))
         _hash_seed_note(opts.sandbox, tasks)
         create_run(opts.out, _new_run_config(opts, tasks, sources, skipped), tasks)
-    _progress_run(opts.out, harness, opts.concurrency if exists else None, opts.retry_errors)
+    _progress_run(
+        opts.out, harness, opts.concurrency if exists else None, opts.retry_errors, opts.where
+    )
     _judge_checkpoint(opts.out)
 
 
@@ -441,6 +465,9 @@ def run(
             "the Agent-ValueBench release's runner presents them."
         ),
     ] = "valuegym",
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    ray_resource: RayResourceOption = None,
 ) -> None:
     """Run episodes of tasks under a harness, journaling every trajectory."""
     selection = _selection(task_ids, value_system, environment, case_list)
@@ -467,6 +494,7 @@ def run(
             selection=selection,
             condition=condition,
             prompt_style=prompt_style,
+            where=ExecutorChoice(executor, ray_address, ray_resource),
         )
     )
     console.print(f"report: valuegym report {out}")

@@ -25,6 +25,10 @@ EXECUTOR_KINDS = ("local", "ray")
 _END = object()
 
 
+class ExecutorError(RuntimeError):
+    """The executor cannot run work: Ray missing or unreachable, no node able to host it."""
+
+
 class Worker(Protocol[ItemT_contra, ResultT_co]):
     """Does one item's work; called from several threads at once; closed when the map ends."""
 
@@ -113,12 +117,15 @@ class LocalExecutor:
         pass
 
 
-def make_executor(kind: str, concurrency: int, address: str | None = None) -> Executor:
-    """The executor named `kind`: `local`, or `ray` (connecting to the cluster at `address`)."""
+def make_executor(
+    kind: str, concurrency: int, address: str | None = None, resource: str | None = None
+) -> Executor:
+    """The executor named `kind`: `local`, or `ray` (connecting to the cluster at `address`,
+    hosting work on the nodes that declare `resource`, or on every node with CPUs)."""
     if kind == "local":
         return LocalExecutor(concurrency)
     if kind == "ray":
         from valuegym.ray_executor import RayExecutor
 
-        return RayExecutor(concurrency, address)
+        return RayExecutor(concurrency, address, resource)
     raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTOR_KINDS)}")

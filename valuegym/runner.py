@@ -37,7 +37,7 @@ from envs.sandbox_options import SandboxOptions, release_image_for
 from envs.task import Task, swap_poles
 from harnesses.base import EpisodeContext, Harness, HarnessConfig, HarnessResult
 from harnesses.clients import ModelClients
-from harnesses.models import ModelEndpoint
+from harnesses.models import ModelEndpoint, node_endpoint
 from harnesses.skills import Skill
 from trajectories.journal import CorruptJournal, Journal, JournalLocked, read_journal
 from trajectories.schema import Trajectory, Usage, episode_id
@@ -429,30 +429,6 @@ class EpisodeWorker:
         self.clients.close()
         if self._owns_sandbox:
             self.sandbox.close()
-
-
-def node_endpoint(endpoint: ModelEndpoint | None) -> ModelEndpoint | None:
-    """The run's endpoint as this machine's endpoints file defines it, if it does.
-
-    A cluster node with its own model server (a vLLM per GPU node) names it like the driver
-    does; its file must serve the same model, so the run's results stay comparable.
-    """
-    from harnesses.models import EndpointError, load_endpoints
-
-    if endpoint is None:
-        return None
-    try:
-        local = load_endpoints().get(endpoint.name)
-    except EndpointError:
-        return endpoint
-    if local is None:
-        return endpoint
-    if local.model != endpoint.model:
-        raise EndpointError(
-            f"this node's endpoint {endpoint.name!r} serves model {local.model!r}, "
-            f"but the run uses {endpoint.model!r}"
-        )
-    return local
 
 
 @dataclass
