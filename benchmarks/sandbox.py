@@ -7,6 +7,10 @@ to it over a Unix socket; "docker via tcp" is an external agent's tool call thro
 127.0.0.1 URL.
 Targets for docker: session open p50 <= 10 ms, tool call p50 <= 2 ms.
 
+Two more tables: the open cost of an imported (third-party) task on the in-process backend,
+whose sessions each get a forked, confined worker, beside a bundled task's; and, per server
+backend, what one agent's 40 MB request (refused with 413) does to another session's calls.
+
     python benchmarks/sandbox.py [--backends inprocess,process,docker] [--opens 200] [--calls 1000]
 """
 
@@ -14,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx2
 
@@ -95,6 +102,61 @@ def relayed_calls(task: Task, options: SandboxOptions, calls: int) -> list[float
         box.close()
 
 
+RELEASE = Path(__file__).parent.parent / "tests" / "fixtures" / "avb_release"
+
+
+def imported_opens(opens: int) -> list[float]:
+    """Session opens (ms) of an imported release task in-process: a worker per session."""
+    from envs.agent_valuebench.importer import import_release
+    from valuegym.runner import sandbox_options
+
+    with tempfile.TemporaryDirectory() as out:
+        import_release(RELEASE, Path(out))
+        task = load_task(sorted((Path(out) / "tasks").glob("*.json"))[0])
+        box = make_sandbox("inprocess", sandbox_options([task]))
+        try:
+            box.open(task, 0).close()
+            samples = []
+            for seed in range(opens):
+                started = time.perf_counter()
+                session = box.open(task, seed)
+                samples.append((time.perf_counter() - started) * 1000)
+                session.close()
+            return samples
+        finally:
+            box.close()
+
+
+def under_oversized_request(kind: str, task: Task, options: SandboxOptions) -> tuple:
+    """(another session's call p50, p99, max during a 40 MB request; that request's ms to 413)."""
+    golden = task.poles["a"].golden
+    assert golden is not None
+    box = make_sandbox(kind, options)
+    try:
+        victim, attacker = box.open(task, 1), box.open(task, 2)
+        body = b'{"tool": "x", "arguments": {"text": "' + b"x" * (40 << 20) + b'"}}'
+        headers = {"authorization": f"Bearer {attacker.agent_token}"}
+        refused: list[float] = []
+
+        def send() -> None:
+            with httpx2.Client(trust_env=False, timeout=120) as http:
+                started = time.perf_counter()
+                status = http.post(f"{attacker.agent_url}/call", content=body, headers=headers)
+                refused.append((time.perf_counter() - started) * 1000)
+                assert status.status_code == 413, status.text
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        samples, call = [], golden.calls[0]
+        while sender.is_alive() or not samples:
+            samples.append(timed(lambda: victim.call(call.tool, call.arguments)))
+        sender.join()
+        p50, p99 = percentiles(samples) if len(samples) > 1 else (samples[0], samples[0])
+        return p50, p99, max(samples), refused[0]
+    finally:
+        box.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="inprocess,process,docker")
@@ -122,8 +184,29 @@ def main() -> None:
             rows.append(["docker via tcp", "-", "-", *(f"{v:.2f}" for v in relayed), "-", "-", "-"])
     header = ["backend", "open p50", "open p99", "call p50", "call p99"]
     header += ["finalize p50", "finalize p99", "cold start p50"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print(f"sandbox latency in ms ({args.opens} opens, {args.calls} calls of {task.id})")
+    table(header, rows)
+    kinds = args.backends.split(",")
+    if "inprocess" in kinds:
+        imported = percentiles(imported_opens(args.opens))
+        bundled = next(r for r in rows if r[0] == "inprocess")[1:3]
+        print("\nin-process session open in ms: bundled task in this process, imported task in a")
+        print("forked confined worker (private working folder)")
+        table(
+            ["task", "open p50", "open p99"],
+            [["bundled", *bundled], ["imported", *(f"{v:.2f}" for v in imported)]],
+        )
+    limit_rows = []
+    for kind in (k for k in kinds if k != "inprocess"):
+        figures = under_oversized_request(kind, task, options)
+        limit_rows.append([kind, *(f"{v:.2f}" for v in figures)])
+    if limit_rows:
+        print("\nanother session's tool calls (ms) while one agent sends a 40 MB request")
+        table(["backend", "call p50", "call p99", "call max", "40 MB -> 413"], limit_rows)
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for line in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))
 

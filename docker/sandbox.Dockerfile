@@ -30,8 +30,8 @@ RUN python3 /wheels/tools/pip.whl/pip install --no-index --no-deps --no-cache-di
 
 # Never root at run time; the uid has no account and owns nothing in the image. The working
 # folder is read-only, and -P keeps it off the import path anyway (sessions' workers each get a
-# private folder under /tmp).
+# private folder under /tmp); -s keeps the user site folder ($HOME is the writable /tmp) off it.
 USER 10001:10001
 WORKDIR /
-ENTRYPOINT ["python3", "-P", "-m", "envs.server"]
+ENTRYPOINT ["python3", "-P", "-s", "-m", "envs.server"]
 CMD ["--host", "0.0.0.0", "--port", "8000"]

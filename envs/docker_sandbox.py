@@ -1,11 +1,16 @@
 """The docker backend: warm, hardened containers, each hosting many sessions.
 
 A container runs the sandbox server with no network at all (`network_mode=none`: only its own
-loopback), a read-only root filesystem and a small `noexec` tmpfs, every capability dropped,
-`no-new-privileges`, a non-root user, and memory and process limits. The orchestrator reaches
-the server through a Unix socket in a private host folder mounted into the container; opening a
-session is one request to an already running server, never a container start. Containers carry
-labels so `valuegym sandbox prune` can find leaked ones, and exit by themselves when idle.
+loopback), a read-only root filesystem, small `noexec` tmpfs mounts (`/tmp`, `/dev/shm`), every
+capability dropped, `no-new-privileges`, a non-root user, and memory and process limits.
+
+Nothing on the host is writable from a container. The orchestrator creates the server's
+listening Unix socket itself, in a private folder that is never mounted, and hands it over:
+a read-only mount holds only a hand-over socket, which the server connects to once to receive
+the listening socket (SCM_RIGHTS). So environment code can neither plant files on the host
+disk nor replace the socket the orchestrator and its relay connect to. Opening a session is
+one request to an already running server, never a container start. Containers carry labels so
+`valuegym sandbox prune` can find leaked ones, and exit by themselves when idle.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import docker
 import docker.errors
@@ -30,8 +35,8 @@ import requests
 from docker.models.containers import Container
 from pydantic import BaseModel
 
-from envs.process_sandbox import mcp_arguments
-from envs.relay import UnixRelay
+from envs.process_sandbox import limit_arguments, mcp_arguments
+from envs.relay import UnixRelay, socket_identity
 from envs.remote import RemoteSession, SandboxError, SandboxUnavailable, ServerClient
 from envs.sandbox_options import SERVER_ENVIRONMENT, SandboxOptions
 from envs.server.api import CONTROL_DIGEST_ENV, token_digest
@@ -45,7 +50,7 @@ RUNTIME_LABEL = "valuegym.runtime-dir"
 SOURCE_LABEL = "valuegym.source"
 CONTAINER_USER = "10001:10001"
 SOCKET_DIR = "/run/valuegym"
-SOCKET_PATH = f"{SOCKET_DIR}/server.sock"
+HANDOFF_NAME = "handoff.sock"
 ENV_PATHS_DIR = "/opt/valuegym/env-paths"
 
 
@@ -80,6 +85,7 @@ def _hardening(options: SandboxOptions) -> dict[str, Any]:
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={options.tmpfs_size}"},
+        "shm_size": options.shm_size,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "user": CONTAINER_USER,
@@ -87,7 +93,10 @@ def _hardening(options: SandboxOptions) -> dict[str, Any]:
         "memswap_limit": options.memory,
         "pids_limit": options.pids_limit,
         "nano_cpus": int(options.cpus * 1e9) if options.cpus else None,
-        "init": True,
+        # No init process: docker's would be PID 1, dumpable and unconfined, and environment
+        # code (same uid) could write into its memory through /proc/1/mem. The server is PID 1
+        # itself (non-dumpable; it handles SIGTERM; its fork server reaps the workers).
+        "init": False,
     }
 
 
@@ -113,20 +122,43 @@ def check_docker(options: SandboxOptions, client: docker.DockerClient | None = N
         )
 
 
+def _listening_socket(path: Path, mode: int, backlog: int) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        path.chmod(mode)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class SandboxContainer:
-    """One running container with its server, the client for it and (on demand) a relay."""
+    """One running container with its server, the client for it and (on demand) a relay.
+
+    Its host folder (`socket_dir`, private to this user) holds the server's socket, made here;
+    only its `handoff/` subfolder is mounted, read-only, for the server to collect it.
+    """
 
     def __init__(self, client: docker.DockerClient, options: SandboxOptions, runtime: Path):
         started = time.monotonic()
-        self.socket_dir = Path(tempfile.mkdtemp(prefix="c-", dir=runtime))
-        self.socket_dir.chmod(0o777)  # the container's user creates its socket here
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="c-", dir=runtime))  # mode 0700
+        handoff_dir = self.socket_dir / "handoff"
+        handoff_dir.mkdir()
+        handoff_dir.chmod(0o755)  # the container's user enters it (it is mounted read-only)
+        self.socket_path = self.socket_dir / "server.sock"
+        listener = _listening_socket(self.socket_path, 0o600, 128)
+        handoff = _listening_socket(handoff_dir / HANDOFF_NAME, 0o666, 1)
+        self.socket_id = socket_identity(self.socket_path)
         token = secrets.token_urlsafe(32)
-        command = ["--uds", SOCKET_PATH, "--lease-s", str(options.lease_s)]
+        command = ["--listen-fd-from", f"{SOCKET_DIR}/{HANDOFF_NAME}"]
+        command += ["--lease-s", str(options.lease_s)]
         command += ["--idle-exit-s", str(options.idle_exit_s), "--require-confinement"]
-        command += ["--call-timeout-s", str(options.call_timeout_s)]
+        command += limit_arguments(options)
         command += ["--spare-workers", str(options.spare_workers)]
         command += mcp_arguments(options)
-        volumes = {str(self.socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}}
+        volumes = {str(handoff_dir): {"bind": SOCKET_DIR, "mode": "ro"}}
         for index, path in enumerate(options.env_paths):
             volumes[str(Path(path).resolve())] = {"bind": f"{ENV_PATHS_DIR}/{index}", "mode": "ro"}
             command += ["--env-path", f"{ENV_PATHS_DIR}/{index}"]
@@ -135,32 +167,71 @@ class SandboxContainer:
         for path in options.release_dirs:
             resolved = str(Path(path).resolve())
             volumes[resolved] = {"bind": resolved, "mode": "ro"}
-        self.container: Container = client.containers.run(
-            options.image,
-            command=command,
-            name=f"valuegym-sandbox-{secrets.token_hex(4)}",
-            detach=True,
-            environment={**SERVER_ENVIRONMENT, CONTROL_DIGEST_ENV: token_digest(token)},
-            volumes=volumes,
-            labels={LABEL: "1", OWNER_LABEL: owner_label(), RUNTIME_LABEL: str(self.socket_dir)},
-            **_hardening(options),
-        )
+        try:
+            self.container: Container = client.containers.run(
+                options.image,
+                command=command,
+                name=f"valuegym-sandbox-{secrets.token_hex(4)}",
+                detach=True,
+                environment={**SERVER_ENVIRONMENT, CONTROL_DIGEST_ENV: token_digest(token)},
+                volumes=volumes,
+                labels={
+                    LABEL: "1",
+                    OWNER_LABEL: owner_label(),
+                    RUNTIME_LABEL: str(self.socket_dir),
+                },
+                **_hardening(options),
+            )
+        except BaseException:
+            listener.close()
+            handoff.close()
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            raise
         self.name: str = self.container.name or self.container.id or "?"
         self._relay: UnixRelay | None = None
         self._relay_lock = threading.Lock()
         self.client = ServerClient(
             "http://sandbox",
             token,
-            uds=str(self.socket_dir / "server.sock"),
+            uds=str(self.socket_path),
             timeout_s=options.request_timeout_s,
             describe=self.describe,
             public_url=self.relay_url,
         )
-        self._wait_ready(options.startup_timeout_s)
+        deadline = time.monotonic() + options.startup_timeout_s
+        try:
+            self._hand_over(handoff, listener, deadline)
+        finally:
+            listener.close()  # the server holds it now: once the container is gone, it is too
+            handoff.close()
+            with contextlib.suppress(OSError):
+                (handoff_dir / HANDOFF_NAME).unlink()
+        self._wait_ready(deadline)
         self.cold_start_s = time.monotonic() - started
 
-    def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
+    def _hand_over(self, handoff: socket.socket, listener: socket.socket, deadline: float) -> None:
+        """Wait for the server to connect to the hand-over socket and send it `listener`."""
+        while True:
+            handoff.settimeout(0.05)
+            try:
+                conn, _ = handoff.accept()
+                break
+            except TimeoutError:
+                if not self.alive() or time.monotonic() > deadline:
+                    self._failed_to_start()
+        with conn:
+            conn.settimeout(5)
+            socket.send_fds(conn, [b"listen"], [listener.fileno()])
+
+    def _failed_to_start(self) -> NoReturn:
+        reason, logs = self.describe(), self.logs()
+        self.stop()
+        raise SandboxUnavailable(
+            f"sandbox container {self.name} did not start: {reason}"
+            + (f"; its log ends: {logs}" if logs else "")
+        ) from None
+
+    def _wait_ready(self, deadline: float) -> None:
         delay = 0.005
         while True:
             try:
@@ -168,13 +239,8 @@ class SandboxContainer:
                 return
             except SandboxUnavailable:
                 if not self.alive() or time.monotonic() > deadline:
-                    reason, logs = self.describe(), self.logs()
-                    self.stop()
-                    raise SandboxUnavailable(
-                        f"sandbox container {self.name} did not start: {reason}"
-                        + (f"; its log ends: {logs}" if logs else "")
-                    ) from None
-            time.sleep(delay)  # readiness poll of a socket that does not exist yet
+                    self._failed_to_start()
+            time.sleep(delay)  # readiness poll of a server still starting
             delay = min(delay * 2, 0.1)
 
     def state(self) -> dict[str, Any] | None:
@@ -220,7 +286,7 @@ class SandboxContainer:
     def relay_url(self) -> str:
         with self._relay_lock:
             if self._relay is None:
-                self._relay = UnixRelay(str(self.socket_dir / "server.sock"))
+                self._relay = UnixRelay(str(self.socket_path), self.socket_id)
             return self._relay.url
 
     def stop(self) -> None:

@@ -39,12 +39,21 @@ def mcp_arguments(options: SandboxOptions) -> list[str]:
     )
 
 
+def limit_arguments(options: SandboxOptions) -> list[str]:
+    """The server flags that bound what one session may take (time, request size, calls)."""
+    return [
+        *("--call-timeout-s", str(options.call_timeout_s)),
+        *("--max-request-bytes", str(options.max_request_bytes)),
+        *("--max-inflight", str(options.max_inflight)),
+    ]
+
+
 def server_command(options: SandboxOptions, *extra: str) -> list[str]:
     """The server's command line for `options` (its control token's digest travels by
     environment). `-P`: the working folder is not on the import path."""
     command = [sys.executable, "-P", "-m", "envs.server", "--lease-s", str(options.lease_s)]
     command += ["--idle-exit-s", str(options.idle_exit_s)]
-    command += ["--call-timeout-s", str(options.call_timeout_s)]
+    command += limit_arguments(options)
     command += ["--spare-workers", str(options.spare_workers)]
     command += mcp_arguments(options)
     for module in options.env_modules:

@@ -6,6 +6,7 @@ sandbox server's HTTP API, the journal on disk), so a tool call means one thing 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +37,24 @@ ErrorKind = Literal[
 ]
 BUDGET_EXHAUSTED: ErrorKind = "budget_exhausted"
 """The error of a call past the episode's tool-call budget: refused, logged, never run."""
+
+MAX_ARGUMENT_BYTES = 1 << 20
+"""The largest tool-call arguments (as JSON) an environment is given, on every backend."""
+
+TOO_LARGE = "__too_large__"
+"""The key of the stand-in for arguments over the limit (its value: their size in bytes)."""
+
+
+def bounded_arguments(arguments: Any, limit: int = MAX_ARGUMENT_BYTES) -> Any:
+    """`arguments`, or, when their JSON is over `limit` bytes, a small stand-in that says so:
+    the environment never sees them, the call fails as `invalid_arguments`, and the tool log
+    keeps their size instead of megabytes an agent may have sent to exhaust the sandbox."""
+    try:
+        size = len(json.dumps(arguments))
+    except (TypeError, ValueError):
+        return arguments
+    return arguments if size <= limit else {TOO_LARGE: size, "limit": limit}
+
 
 DEFAULT_MCP_NAME = "tools"
 """The name the MCP endpoint gives itself and harnesses give it: neutral, the same everywhere."""

@@ -85,13 +85,18 @@ def get_environment(name: str) -> type[ToolEnv]:
     return known[name]
 
 
+def is_third_party(task: Task) -> bool:
+    """Whether the task runs code that is not valuegym's or yours (an imported release's)."""
+    return task.metadata.get("source") == "agent-valuebench"
+
+
 def environment_for(task: Task, extra: Mapping[str, type[ToolEnv]] | None = None) -> type[ToolEnv]:
     """The environment class a task runs in: one of `extra` (environments a sandbox was told
     to host), an imported release adapter, or a registered one."""
     extra = extra or {}
     if task.environment in extra:
         return extra[task.environment]
-    if task.metadata.get("source") == "agent-valuebench":
+    if is_third_party(task):
         from envs.agent_valuebench.adapter import adapter_class
 
         return adapter_class(task.metadata["environment_dir"], task.metadata["release_environment"])

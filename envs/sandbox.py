@@ -8,14 +8,18 @@ orchestrator alone calls `finalize` to collect the authoritative record.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from envs.protocol import DEFAULT_MCP_NAME, Finalized, ToolResult, ToolSpec
-from envs.registry import environment_for, load_environment_module
+from envs.registry import environment_for, is_third_party, load_environment_module
 from envs.sandbox_options import SandboxOptions
 from envs.sdk import ToolEnv
 from envs.task import Task
+
+if TYPE_CHECKING:
+    from envs.server.workers import ForkServer
 
 
 class Session(Protocol):
@@ -75,20 +79,47 @@ class InProcessSession:
 
 
 class InProcessSandbox:
+    """Environments run in this process, except third-party code (imported release tasks):
+    that runs in a confined worker process of its own (`envs.server.workers`), forked by a
+    local fork server, with a private temporary working folder, so a release tool that writes
+    where the agent says writes there, never into your folder or your run's files; it also
+    gets the servers' fixed hash seed. Opening such a session costs a few milliseconds."""
+
     name = "inprocess"
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self._ids = itertools.count(1)
-        options = options or SandboxOptions.from_env()
+        self.options = options or SandboxOptions.from_env()
         self._extra: dict[str, type[ToolEnv]] = {}
-        for module in options.env_modules:
-            self._extra.update(load_environment_module(module, options.env_paths))
+        for module in self.options.env_modules:
+            self._extra.update(load_environment_module(module, self.options.env_paths))
+        self._forks: ForkServer | None = None
+        self._lock = threading.Lock()
 
     def open(self, task: Task, seed: int) -> Session:
-        return InProcessSession(task, seed, f"inproc-{next(self._ids)}", self._extra)
+        session_id = f"inproc-{next(self._ids)}"
+        if task.environment not in self._extra and is_third_party(task):
+            return self._in_worker(task, seed, session_id)
+        return InProcessSession(task, seed, session_id, self._extra)
+
+    def _in_worker(self, task: Task, seed: int, session_id: str) -> Session:
+        from envs.server.workers import ForkServer, OpenFailed, WorkerLimits, WorkerSession
+
+        with self._lock:
+            if self._forks is None or not self._forks.alive():
+                self._forks = ForkServer(self.options.env_modules, self.options.env_paths, spares=1)
+            forks = self._forks
+        limits = WorkerLimits(call_timeout_s=self.options.call_timeout_s)
+        try:
+            return WorkerSession(forks, task, seed, limits, session_id)
+        except OpenFailed as exc:
+            raise ValueError(str(exc)) from None
 
     def close(self) -> None:
-        pass
+        with self._lock:
+            if self._forks is not None:
+                self._forks.close()
+                self._forks = None
 
 
 class TextOnlySession:

@@ -49,6 +49,15 @@ class SandboxOptions(BaseModel):
     call_timeout_s: float = Field(
         default=60.0, gt=0, description="The server's limit on one tool call (or finalize)."
     )
+    max_request_bytes: int = Field(
+        default=4 << 20,
+        ge=1 << 20,
+        description="The largest agent-plane request body a server accepts (413 beyond); "
+        "tool-call arguments over 1 MiB are refused as invalid on every backend.",
+    )
+    max_inflight: int = Field(
+        default=8, ge=1, description="Agent-plane requests one session may have in progress."
+    )
     spare_workers: int = Field(
         default=2, ge=0, description="Session workers each server forks ahead of need."
     )
@@ -64,6 +73,7 @@ class SandboxOptions(BaseModel):
     pids_limit: int = Field(default=256, ge=16, description="Docker: process limit per container.")
     cpus: float | None = Field(default=None, gt=0, description="Docker: CPU limit per container.")
     tmpfs_size: str = Field(default="64m", description="Docker: size of the writable /tmp.")
+    shm_size: str = Field(default="16m", description="Docker: size of /dev/shm.")
     mcp_name: str = Field(
         default=DEFAULT_MCP_NAME, description="The name the MCP endpoint gives itself."
     )

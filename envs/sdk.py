@@ -39,11 +39,14 @@ from pydantic.fields import FieldInfo
 from envs.clock import IdSource, SeededClock
 from envs.protocol import (
     BUDGET_EXHAUSTED,
+    MAX_ARGUMENT_BYTES,
+    TOO_LARGE,
     Finalized,
     ToolCall,
     ToolLogEntry,
     ToolResult,
     ToolSpec,
+    bounded_arguments,
 )
 from envs.task import Task
 
@@ -188,6 +191,8 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
     State: ClassVar[type[BaseModel]]
     tools: ClassVar[dict[str, ToolDef]] = {}
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    max_argument_bytes: ClassVar[int] = MAX_ARGUMENT_BYTES
+    """Calls with larger arguments (as JSON) are refused as invalid and logged by size."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -297,6 +302,7 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
 
     def call(self, name: str, arguments: Any) -> ToolResult:
         """Execute one tool call under the allow-list and budget, log it, return its result."""
+        arguments = bounded_arguments(arguments, self.max_argument_bytes)
         before = _canonical(self.state)
         when = self.clock.iso()
         refused = False
@@ -314,6 +320,13 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
             allowed = ", ".join(sorted(self.__allowed))
             result = ToolResult.failure(
                 kind, f"tool {name!r} is not available in this task; available tools: {allowed}"
+            )
+        elif isinstance(arguments, dict) and TOO_LARGE in arguments:
+            result = ToolResult.failure(
+                "invalid_arguments",
+                f"the arguments are {arguments[TOO_LARGE]} bytes of JSON, over this sandbox's "
+                f"limit of {arguments.get('limit', self.max_argument_bytes)} bytes: nothing was "
+                "run; send smaller arguments",
             )
         elif not isinstance(arguments, dict) or "__invalid_json__" in arguments:
             detail = arguments.get("__invalid_json__") if isinstance(arguments, dict) else None

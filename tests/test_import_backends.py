@@ -146,3 +146,23 @@ def test_release_writes_stay_inside_the_container(imported, tmp_path, monkeypatc
     assert not outside.exists() and not outside.parent.exists()
     assert not blocked.ok and "Read-only" in (blocked.error or "")
     assert not into_release.exists()
+
+
+@pytest.mark.parametrize("backend", ["inprocess", "process"], indirect=True)
+def test_release_writes_never_land_in_your_working_folder(sandbox, imported, tmp_path, monkeypatch):
+    """Escape 5: a release tool that writes where the agent says, told to overwrite the run
+    journal in the working folder, writes into its session's private folder instead."""
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "runs" / "r" / "journal.jsonl"
+    journal.parent.mkdir(parents=True)
+    journal.write_text('{"episode": 1}\n')
+    task = by_id(imported[1], "avb-00002")  # FileVault: writes wherever the agent says
+    session = sandbox.open(task, seed=1)
+    written = [
+        session.call("export_note", {"name": "handover", "path": path})
+        for path in ("journal.jsonl", "runs/r/journal.jsonl")
+    ]
+    session.close()
+    assert all(result.ok for result in written), "the writes happened, elsewhere"
+    assert journal.read_text() == '{"episode": 1}\n'
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["journal.jsonl", "r", "runs"]

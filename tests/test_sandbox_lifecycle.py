@@ -148,7 +148,10 @@ def test_sandbox_containers_are_confined(docker_image: str) -> None:
     assert attrs["Config"]["User"] == "10001:10001"
     assert attrs["Config"]["Labels"][LABEL] == "1"
     mounts = {m["Destination"]: m["RW"] for m in attrs["Mounts"]}
-    assert mounts == {"/run/valuegym": True, "/opt/valuegym/env-paths/0": False}
+    assert mounts == {"/run/valuegym": False, "/opt/valuegym/env-paths/0": False}, (
+        "no host path is writable"
+    )
+    assert host["ShmSize"] == 16 * 2**20
 
 
 def test_prune_removes_containers_whose_orchestrator_died(docker_image: str) -> None:

@@ -4,13 +4,19 @@ environment, `VALUEGYM_CONTROL_TOKEN_SHA256`).
 On start it prints one JSON line to stdout, `{"event": "ready", "url": ...}`, once it accepts
 connections; backends that start it wait for that line. Anything printed later goes to stderr.
 Run it with `-P` (or `-I`) so its working folder is not on the import path.
+
+`--listen-fd-from PATH` (the docker backend): instead of creating a socket, connect to the Unix
+socket at PATH and receive the listening socket its peer made, so the server never creates
+anything in a host folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -19,7 +25,7 @@ import uvicorn
 from envs.protocol import DEFAULT_MCP_NAME
 from envs.server import confinement
 from envs.server.api import CONTROL_DIGEST_ENV
-from envs.server.app import SandboxServer
+from envs.server.app import SandboxServer, audit
 from envs.server.sessions import SessionTable
 from envs.server.workers import ForkServer, WorkerLimits
 
@@ -29,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="TCP address to listen on.")
     parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one.")
     parser.add_argument("--uds", type=Path, help="Listen on this Unix socket instead of TCP.")
+    parser.add_argument(
+        "--listen-fd-from",
+        type=Path,
+        help="Receive the (Unix) listening socket over the Unix socket at this path.",
+    )
     parser.add_argument("--lease-s", type=float, default=900.0, help="Default session lease.")
     parser.add_argument(
         "--idle-exit-s",
@@ -64,6 +75,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--spare-workers", type=int, default=2, help="Session workers forked ahead of need."
     )
     parser.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=4 << 20,
+        help="Largest agent-plane request body (413 beyond).",
+    )
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        default=8,
+        help="Most agent-plane requests one session may have in progress (429 beyond).",
+    )
+    parser.add_argument(
         "--require-confinement",
         action="store_true",
         help="Refuse to start unless session workers get the seccomp filter (docker does).",
@@ -93,6 +116,30 @@ class _AnnouncingServer(uvicorn.Server):
         os.dup2(2, 1)  # nobody reads stdout past the ready line: later output goes to the log
 
 
+def _log_audit_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("audit %(message)s"))
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+
+
+def receive_listener(path: Path, timeout_s: float = 30.0) -> int:
+    """The file descriptor of the listening Unix socket sent over the socket at `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout_s)
+        conn.connect(str(path))
+        _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+    if len(fds) != 1:
+        raise RuntimeError(f"{path} sent no listening socket")
+    listener = socket.socket(fileno=fds[0])
+    listening = listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if listener.family != socket.AF_UNIX or not listening:
+        listener.close()
+        raise RuntimeError(f"{path} sent something other than a listening Unix socket")
+    return listener.detach()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     digest = os.environ.pop(CONTROL_DIGEST_ENV, "")
@@ -100,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: set {CONTROL_DIGEST_ENV} to the control token's SHA-256", file=sys.stderr)
         return 2
     confinement.not_dumpable()
+    _log_audit_to_stderr()
     try:
         forks = ForkServer(
             args.env_module,
@@ -126,11 +174,22 @@ def main(argv: list[str] | None = None) -> int:
         parent_pid=args.parent_pid,
         mcp_name=args.mcp_name,
         mcp_instructions=args.mcp_instructions,
+        max_request_bytes=args.max_request_bytes,
+        max_inflight=args.max_inflight,
     ).app()
     common = {"log_level": "warning", "access_log": False, "lifespan": "on"}
-    if args.uds:
+    if args.listen_fd_from:
+        try:
+            fd = receive_listener(args.listen_fd_from)
+        except (OSError, RuntimeError) as exc:
+            print(f"error: no listening socket from {args.listen_fd_from}: {exc}", file=sys.stderr)
+            forks.close()
+            return 2
+        config = uvicorn.Config(app, fd=fd, **common)  # type: ignore[arg-type]
+        where: dict[str, object] = {"fd": fd}
+    elif args.uds:
         config = uvicorn.Config(app, uds=str(args.uds), **common)  # type: ignore[arg-type]
-        where: dict[str, object] = {"uds": str(args.uds)}
+        where = {"uds": str(args.uds)}
     else:
         config = uvicorn.Config(app, host=args.host, port=args.port, **common)  # type: ignore[arg-type]
         where = {"host": args.host, "port": args.port}

@@ -9,15 +9,24 @@ Control plane (orchestrator only, `Authorization: Bearer <control token>`):
 Agent plane (`Authorization: Bearer <that session's agent token>`):
     GET    /sessions/{id}/tools                 -> [ToolSpec]
     POST   /sessions/{id}/call                  AgentCall -> ToolResult
-    *      /sessions/{id}/mcp                   MCP Streamable HTTP
+    POST   /sessions/{id}/mcp                   MCP Streamable HTTP (GET: 405, no SSE stream)
+
+The agent plane is what an untrusted agent reaches, so it is bounded: request bodies over
+`max_request_bytes` get 413 before they are parsed, a session has at most `max_inflight`
+requests in progress (429 beyond), and MCP offers no long-lived GET streams. Every refused
+request (401, 403, 405, 413, 429) is written to the audit log (`valuegym.sandbox.audit`, one
+JSON line each on the server's stderr) with what was refused and why, never a token.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -28,7 +37,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from envs.protocol import DEFAULT_MCP_NAME, ToolSpec
 from envs.sdk import format_validation_error
@@ -38,11 +47,38 @@ from envs.server.sessions import HostedSession, SessionError, SessionTable, toke
 
 _TOOL_LIST = TypeAdapter(list[ToolSpec])
 _M = TypeVar("_M", bound=BaseModel)
+MiB = 1 << 20
+
+audit = logging.getLogger("valuegym.sandbox.audit")
 
 
 class Unauthorized(SessionError):
     status = 401
     error = "unauthorized"
+
+
+class TooManyRequests(SessionError):
+    status = 429
+    error = "too_many_requests"
+
+
+def log_rejection(scope: Scope, status: int, error: str, detail: str) -> None:
+    """One audit line for a refused request: where it came from, what it asked, why not."""
+    client = scope.get("client")
+    audit.warning(
+        json.dumps(
+            {
+                "event": "rejected",
+                "status": status,
+                "error": error,
+                "detail": detail,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "client": f"{client[0]}:{client[1]}" if client else None,
+                "time": round(time.time(), 3),
+            }
+        )
+    )
 
 
 def _json(body: BaseModel | bytes, status: int = 200) -> Response:
@@ -82,6 +118,8 @@ class SandboxServer:
         parent_pid: int | None = None,
         mcp_name: str = DEFAULT_MCP_NAME,
         mcp_instructions: str | None = None,
+        max_request_bytes: int = 4 * MiB,
+        max_inflight: int = 8,
     ) -> None:
         if not control_digest:
             raise ValueError("the sandbox server needs its control token's digest")
@@ -95,6 +133,10 @@ class SandboxServer:
         self._version = version("valuegym")
         self._mcp_name = mcp_name
         self._mcp = mcp_manager(table, mcp_name, mcp_instructions)
+        self.max_request_bytes = max_request_bytes
+        self.max_inflight = max_inflight
+        self._inflight: dict[str, int] = {}
+        self._inflight_lock = threading.Lock()
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -111,6 +153,25 @@ class SandboxServer:
         if token is None:
             raise Unauthorized("the agent plane needs 'Authorization: Bearer <agent token>'")
         return self.table.for_agent(scope["path_params"]["session_id"], token)
+
+    @contextlib.contextmanager
+    def _slot(self, session: HostedSession) -> Iterator[None]:
+        """One of the session's `max_inflight` request slots, or `TooManyRequests`."""
+        with self._inflight_lock:
+            busy = self._inflight.get(session.session_id, 0)
+            if busy >= self.max_inflight:
+                raise TooManyRequests(
+                    f"this session already has {busy} requests in progress (the sandbox's "
+                    f"limit is {self.max_inflight}); wait for their results"
+                )
+            self._inflight[session.session_id] = busy + 1
+        try:
+            yield
+        finally:
+            with self._inflight_lock:
+                left = self._inflight.pop(session.session_id) - 1
+                if left:
+                    self._inflight[session.session_id] = left
 
     # -- control plane -------------------------------------------------------------------------
 
@@ -159,17 +220,29 @@ class SandboxServer:
 
     async def call_tool(self, request: Request) -> Response:
         session = self._agent(request.scope)
-        body = await _parse(request, AgentCall)
-        result = await anyio.to_thread.run_sync(self.table.call, session, body.tool, body.arguments)
-        return _json(result)
+        with self._slot(session):
+            body = await request.body()
+
+            def parse_and_call() -> BaseModel:  # off the event loop: a big body takes a while
+                call = AgentCall.model_validate_json(body or b"{}")
+                return self.table.call(session, call.tool, call.arguments)
+
+            return _json(await anyio.to_thread.run_sync(parse_and_call))
 
     async def mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            scope[SESSION_SCOPE_KEY] = self._agent(scope)
+            session = self._agent(scope)
+            if scope["method"] == "GET":  # the spec's answer for "no server-sent stream"
+                raise NoStream("this MCP endpoint offers no GET stream; send requests by POST")
+            with self._slot(session):
+                scope[SESSION_SCOPE_KEY] = session
+                await self._mcp.handle_request(scope, receive, send)
         except SessionError as exc:
-            await _error(exc.status, exc.error, str(exc))(scope, receive, send)
-            return
-        await self._mcp.handle_request(scope, receive, send)
+            log_rejection(scope, exc.status, exc.error, str(exc))
+            response = _error(exc.status, exc.error, str(exc))
+            if isinstance(exc, NoStream):
+                response.headers["allow"] = "POST, DELETE"
+            await response(scope, receive, send)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -195,6 +268,8 @@ class SandboxServer:
     def app(self) -> Starlette:
         async def on_session_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, SessionError)
+            if exc.status in AUDITED:
+                log_rejection(request.scope, exc.status, exc.error, str(exc))
             return _error(exc.status, exc.error, str(exc))
 
         async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -217,7 +292,81 @@ class SandboxServer:
             SessionError: on_session_error,
             ValidationError: on_validation_error,
         }
-        return Starlette(routes=routes, exception_handlers=handlers, lifespan=self.lifespan)
+        app = Starlette(routes=routes, exception_handlers=handlers, lifespan=self.lifespan)
+        return BodyLimit(app, self.max_request_bytes)  # type: ignore[return-value]
+
+
+class NoStream(SessionError):
+    status = 405
+    error = "method_not_allowed"
+
+
+AUDITED = {401, 403, 405, 413, 429}
+"""The statuses of refused requests, which the audit log records."""
+
+DRAIN_LIMIT = 256 * MiB
+"""A refused body is read and dropped up to this size (so the client sees the 413 instead of a
+broken pipe); past it the connection is closed."""
+
+
+class BodyLimit:
+    """Refuses agent-plane requests whose body is over `limit` bytes with 413, without
+    holding more than `limit` bytes: what an agent sends cannot exhaust the server's memory."""
+
+    def __init__(self, app: Starlette, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/sessions/"):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        size = int(declared) if declared.isdigit() else 0
+        chunks: list[bytes] = []
+        more = size <= self.limit
+        received = 0
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                size = max(size, received)
+                break
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        if size > self.limit or received > self.limit:
+            await self._refuse(scope, receive, send, max(size, received))
+            return
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        detail = (
+            f"the request body is {size} bytes, over this sandbox's limit of {self.limit} "
+            "bytes: nothing was run; send smaller arguments"
+        )
+        log_rejection(scope, 413, "request_too_large", detail)
+        drained = 0
+        while drained < DRAIN_LIMIT:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        response = _error(413, "request_too_large", detail)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
 
 class _AsgiEndpoint:

@@ -35,7 +35,14 @@ from typing import Any, NoReturn
 import jsonpatch
 from pydantic import BaseModel, Field, ValidationError
 
-from envs.protocol import Finalized, ToolLogEntry, ToolResult, ToolSpec
+from envs.protocol import (
+    DEFAULT_MCP_NAME,
+    Finalized,
+    ToolLogEntry,
+    ToolResult,
+    ToolSpec,
+    bounded_arguments,
+)
 from envs.sandbox_options import SERVER_ENVIRONMENT
 from envs.task import Task
 
@@ -44,11 +51,23 @@ MiB = 1 << 20
 
 
 class WorkerLimits(BaseModel):
-    """What one worker may take: time per call, bytes per reply."""
+    """What one session may take: time per call, bytes per reply, the size of its tool log.
+
+    They keep one session from taking down the server (and with it every other session of a
+    container): the server holds each reply, the tool log and, at finalize, the final state,
+    its diff and their JSON at once, so the defaults leave room for a few such sessions in a
+    512 MB container.
+    """
 
     call_timeout_s: float = Field(default=60.0, gt=0, description="Per tool call and finalize.")
     open_timeout_s: float = Field(default=60.0, gt=0, description="Environment start-up.")
-    max_reply_bytes: int = Field(default=64 * MiB, gt=0, description="Largest worker reply.")
+    max_reply_bytes: int = Field(
+        default=16 * MiB, gt=0, description="Largest worker reply: a tool result, the state."
+    )
+    max_log_bytes: int = Field(
+        default=64 * MiB, gt=0, description="Largest tool log (arguments and results)."
+    )
+    max_calls: int = Field(default=10_000, gt=0, description="Most tool calls per session.")
     require_confinement: bool = Field(
         default=False, description="Refuse to run workers without the seccomp filter."
     )
@@ -95,17 +114,27 @@ def recv_message(
     sock: socket.socket, limit: int | None = None, timeout_s: float | None = None
 ) -> dict[str, Any]:
     """One message; `EOFError` when the peer is gone, `TimeoutError` past `timeout_s`."""
+    return recv_sized(sock, limit, timeout_s)[0]
+
+
+def recv_sized(
+    sock: socket.socket, limit: int | None = None, timeout_s: float | None = None
+) -> tuple[dict[str, Any], int]:
+    """One message and its size in bytes (see `recv_message`)."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size, deadline))
     if limit is not None and size > limit:
-        raise ProtocolError(f"a {size}-byte message, over the {limit}-byte limit")
+        raise ProtocolError(
+            f"its reply is {size} bytes, over the sandbox's limit of {limit} bytes "
+            "(a tool result or the state is too large)"
+        )
     try:
         message = json.loads(_recv_exact(sock, size, deadline))
     except ValueError as exc:
         raise ProtocolError(f"not JSON: {exc}") from exc
     if not isinstance(message, dict):
         raise ProtocolError("not a JSON object")
-    return message
+    return message, size
 
 
 # -- the fork server, seen from its parent -------------------------------------------------------
@@ -125,7 +154,8 @@ class ForkServer:
     ) -> None:
         self._lock = threading.Lock()
         self._sock, theirs = socket.socketpair()
-        command = [sys.executable, "-P", "-m", "envs.server.forkserver"]
+        command = [sys.executable, "-P", *(["-s"] if sys.flags.no_user_site else [])]
+        command += ["-m", "envs.server.forkserver"]
         command += ["--fd", str(theirs.fileno())]
         for module in env_modules:
             command += ["--env-module", module]
@@ -242,6 +272,7 @@ class WorkerSession:
     agent_url: str | None = None
     mcp_url: str | None = None
     agent_token: str | None = None
+    mcp_name: str = DEFAULT_MCP_NAME
 
     def __init__(
         self,
@@ -255,6 +286,7 @@ class WorkerSession:
         self.limits = limits or WorkerLimits()
         self.failure: str | None = None
         self.log: list[ToolLogEntry] = []
+        self._log_bytes = 0
         self._sock, pid = forks.spawn()
         self._pid = _Pid(pid)
         body = {"op": "open", "task": task.model_dump(mode="json", by_alias=True), "seed": seed}
@@ -269,7 +301,17 @@ class WorkerSession:
             self._fail(f"open {task.id}: the environment sent a malformed reply ({exc})")
 
     def call(self, tool: str, arguments: Any) -> ToolResult:
-        reply = self._request({"op": "call", "tool": tool, "arguments": arguments}, None, tool)
+        if len(self.log) >= self.limits.max_calls or self._log_bytes > self.limits.max_log_bytes:
+            self._fail(
+                f"tool {tool}: this session's tool log is full ({len(self.log)} calls, "
+                f"{self._log_bytes} bytes; the sandbox keeps at most {self.limits.max_calls} "
+                f"calls and {self.limits.max_log_bytes} bytes per session)"
+            )
+        arguments = bounded_arguments(arguments)  # the environment never sees larger ones
+        reply, size = self._request_sized(
+            {"op": "call", "tool": tool, "arguments": arguments}, None, tool
+        )
+        self._log_bytes += size  # the entry: the arguments (twice: as sent, as normalised), result
         try:
             entry = ToolLogEntry.model_validate(reply["entry"])
         except (KeyError, ValidationError) as exc:
@@ -306,12 +348,17 @@ class WorkerSession:
     # -- helpers -------------------------------------------------------------------------------
 
     def _request(self, body: dict[str, Any], timeout_s: float | None, what: str) -> dict[str, Any]:
+        return self._request_sized(body, timeout_s, what)[0]
+
+    def _request_sized(
+        self, body: dict[str, Any], timeout_s: float | None, what: str
+    ) -> tuple[dict[str, Any], int]:
         if self.failure is not None:
             raise SessionFailed(self.failure)
         timeout_s = timeout_s or self.limits.call_timeout_s
         try:
             send_message(self._sock, body)
-            return recv_message(self._sock, self.limits.max_reply_bytes, timeout_s)
+            return recv_sized(self._sock, self.limits.max_reply_bytes, timeout_s)
         except TimeoutError:
             self._fail(
                 f"{what} did not finish within {timeout_s:g} s (the sandbox's per-call limit); "
