@@ -8,6 +8,7 @@ the key under which judgments are stored, so two configurations never share a fi
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from judges.verdict import Judgment, unjudged
 from trajectories.schema import Trajectory
 
 if TYPE_CHECKING:
+    from harnesses.models import ModelEndpoint
     from judges.rubric import RubricOptions
 
 Scorer = Callable[[Trajectory], Judgment]
@@ -92,17 +94,66 @@ def make_scorer(
     Raises `JudgeSpecError` for a bad spec and `harnesses.models.EndpointError` for an unknown
     endpoint name.
     """
+    kind, endpoints = _resolved(spec, endpoints_file)
+    return _scorer(kind, tasks, endpoints, options)
+
+
+def judge_worker(
+    spec: str,
+    tasks: list[Task],
+    endpoints_file: Path | None = None,
+    options: RubricOptions | None = None,
+) -> partial[JudgeWorker]:
+    """A factory building the judge where it runs (a thread pool here, each node of a cluster).
+
+    Endpoints are resolved here, from this machine's file; a node whose own endpoints file
+    names the same endpoint (its own server for the same model) uses that one instead.
+    """
+    kind, endpoints = _resolved(spec, endpoints_file)
+    return partial(JudgeWorker, kind, tasks, endpoints, options)
+
+
+class JudgeWorker:
+    """One judge on one machine, for `judges.store.judge_run` under an executor."""
+
+    def __init__(
+        self,
+        kind: str,
+        tasks: list[Task],
+        endpoints: list[ModelEndpoint],
+        options: RubricOptions | None = None,
+    ) -> None:
+        from harnesses.models import node_endpoint
+
+        local = [node_endpoint(e) for e in endpoints]
+        self.score = _scorer(kind, tasks, [e for e in local if e is not None], options)
+
+    def __call__(self, trajectory: Trajectory) -> Judgment:
+        return self.score(trajectory)
+
+    def close(self) -> None:
+        pass
+
+
+def _resolved(spec: str, endpoints_file: Path | None) -> tuple[str, list[ModelEndpoint]]:
     kind, names = parse_judge(spec)
-    if kind == "checkpoint":
-        return checkpoint_scorer(tasks)
     if kind == "imported":
         raise JudgeSpecError(
             f"--judge {spec!r}: imported judgments are read in (valuegym judge import), not made"
         )
     from harnesses.models import resolve_endpoint
+
+    return kind, [resolve_endpoint(n, endpoints_file) for n in names]
+
+
+def _scorer(
+    kind: str, tasks: list[Task], endpoints: list[ModelEndpoint], options: RubricOptions | None
+) -> Scorer:
+    if kind == "checkpoint":
+        return checkpoint_scorer(tasks)
     from judges.rubric import RubricJudge
 
-    judge = RubricJudge([resolve_endpoint(n, endpoints_file) for n in names], options)
+    judge = RubricJudge(endpoints, options)
     by_id = {t.id: t for t in tasks}
 
     def score(trajectory: Trajectory) -> Judgment:

@@ -5,6 +5,7 @@ Judging never touches the journal: a new judge adds a file, so rescoring keeps t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from judges.verdict import Judgment
 from trajectories.schema import Trajectory
+from valuegym.executors import Executor, WorkerFactory
 
 JUDGMENTS_DIR = "judgments"
 
@@ -41,14 +43,19 @@ def judge_run(
     run_dir: Path,
     judge_key: str,
     trajectories: Iterable[Trajectory],
-    score: Callable[[Trajectory], Judgment],
+    score: Callable[[Trajectory], Judgment] | None,
     concurrency: int = 1,
     on_judgment: Callable[[Judgment], None] | None = None,
+    executor: Executor | None = None,
+    make_worker: WorkerFactory[Trajectory, Judgment] | None = None,
 ) -> dict[str, Judgment]:
     """Score every episode not yet judged under `judge_key`, appending as it goes (resumable).
 
     With `concurrency` > 1 episodes are judged in threads and written as they finish; if one
     raises (an unreachable endpoint), the rest are cancelled and what finished stays written.
+    With `executor` (a Ray cluster) they are judged where it runs them, by the judges
+    `make_worker` builds there (`judges.spec.judge_worker`); only this process writes. An
+    episode whose worker was lost twice is left unjudged, for the next `judge` to pick up.
     """
     path = judgment_path(run_dir, judge_key)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +75,16 @@ def judge_run(
             if on_judgment:
                 on_judgment(judgment)
 
+        if executor is not None:
+            if make_worker is None:
+                raise ValueError("judging under an executor needs make_worker")
+            started = {t.episode_id: t.started_at for t in todo}
+            results = executor.map(make_worker, todo, lambda trajectory, why: None)
+            with contextlib.closing(results):
+                for judgment in results:
+                    if judgment is not None:
+                        write(judgment.model_copy(update={"record": started[judgment.episode_id]}))
+            return done
         if concurrency <= 1:
             for trajectory in todo:
                 write(stamped(trajectory))

@@ -128,7 +128,43 @@ def test_a_worker_that_cannot_be_built_on_a_node_names_the_node(executor) -> Non
         list(executor.map(Unbuildable, [1], lambda item, why: None))
 
 
-# --- the run on the cluster: same results as locally, and faults lose nothing ------------
+# --- runs and judgments on the cluster: the same as locally; faults lose nothing ---------
+
+
+def test_rubric_judging_on_the_cluster_gives_the_local_judgments(
+    cluster, bundled_tasks, tmp_path
+) -> None:
+    from harnesses.base import get_harness
+    from harnesses.models import save_endpoint
+    from harnesses.scripted.server import ScriptedServer
+    from judges.spec import make_scorer
+    from judges.store import judge_run, judgment_path, read_judgments
+    from valuegym.runner import RunConfig, create_run, execute_run, run_trajectories
+
+    tasks = bundled_tasks[:6]
+    runs = {}
+    for where in ("local", "ray"):
+        runs[where] = tmp_path / where / "golden-a"
+        create_run(runs[where], RunConfig(run_id="golden-a", harness="golden-a"), tasks)
+        execute_run(runs[where], get_harness("golden-a"))
+    endpoints = tmp_path / "endpoints.yaml"
+    with ScriptedServer(tasks) as server:
+        save_endpoint(ModelEndpoint(name="sj", base_url=server.base_url, model="judge"), endpoints)
+        scorer = make_scorer("rubric:sj", tasks, endpoints)
+        local = judge_run(runs["local"], "rubric:sj", run_trajectories(runs["local"]), scorer, 2)
+        command = [str(Path(sys.executable).with_name("valuegym")), "judge", str(runs["ray"])]
+        command += ["--judge", "rubric:sj", "--endpoints", str(endpoints), "--executor", "ray"]
+        done = subprocess.run(
+            [*command, "--ray-address", cluster.address], capture_output=True, text=True
+        )
+    assert done.returncode == 0, done.stderr
+    assert "6/6 episodes judged" in done.stderr and "ray: " in done.stderr
+    on_cluster = read_judgments(runs["ray"], "rubric:sj")
+    assert {e: j.model_dump(exclude={"record"}) for e, j in on_cluster.items()} == {
+        e: j.model_dump(exclude={"record"}) for e, j in local.items()
+    }
+    assert all(j.outcome == "scored" for j in local.values())
+    assert judgment_path(runs["ray"], "rubric:sj").read_text().count("\n") == 6
 
 
 def _valuegym(*args: str, **kwargs) -> subprocess.Popen[str]:

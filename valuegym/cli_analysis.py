@@ -18,6 +18,13 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
+from valuegym.cli_executor import (
+    ExecutorChoice,
+    ExecutorOption,
+    RayAddressOption,
+    RayResourceOption,
+    spread,
+)
 from valuegym.cli_selection import (
     CaseListOption,
     EnvironmentOption,
@@ -114,24 +121,48 @@ def score(
     judge: JudgeOption = "checkpoint",
     endpoints: EndpointsOption = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Episodes judged at once.")] = 4,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    ray_resource: RayResourceOption = None,
 ) -> None:
     """Score an existing run without rerunning it; adds judgments/<judge>.jsonl (resumable)."""
+    from harnesses.models import EndpointError
     from judges.rubric import JudgeUnavailable
-    from judges.spec import JudgeSpecError, judge_key
+    from judges.spec import JudgeSpecError, judge_key, judge_worker
     from judges.store import judge_run, judgment_path
+    from valuegym.executors import ExecutorError
     from valuegym.runner import NoRun, load_run, run_trajectories
 
+    where = ExecutorChoice(executor, ray_address, ray_resource)
+    if problem := where.problem():
+        _fail(problem)
     try:
         key = judge_key(judge)
         _, tasks = load_run(run_dir)
     except (JudgeSpecError, NoRun) as exc:
         _fail(str(exc))
-    scorer = _scorer(judge, tasks, endpoints)
+    if where.kind == "local":
+        scorer, factory, pool = _scorer(judge, tasks, endpoints), None, None
+    else:  # each node builds its own judge (and may use its own endpoint for the same model)
+        try:
+            scorer, factory = None, judge_worker(judge, tasks, endpoints)
+        except (JudgeSpecError, EndpointError) as exc:
+            _fail(str(exc))
+        pool = where.open(concurrency, _fail)
     trajectories = run_trajectories(run_dir)
     try:
-        judged = judge_run(run_dir, key, trajectories, scorer, concurrency)
+        judged = judge_run(
+            run_dir, key, trajectories, scorer, concurrency, executor=pool, make_worker=factory
+        )
     except JudgeUnavailable as exc:
         _fail(f"{exc}; judgments so far are kept, run the same command again to resume", 1)
+    except ExecutorError as exc:
+        _fail(f"{exc}; judgments so far are kept, run the same command again to resume", 1)
+    finally:
+        if pool is not None:
+            pool.close()
+    if pool is not None and (placed := spread(pool)):
+        console.print(placed, highlight=False)
     unscorable = sum(j.outcome != "scored" for j in judged.values())
     console.print(
         f"{run_dir}: {len(judged)}/{len(trajectories)} episodes judged by {key} "
