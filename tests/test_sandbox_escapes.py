@@ -444,3 +444,20 @@ def test_mcp_streams_and_parallel_requests_are_bounded_and_audited(
         (429, "too_many_requests"),
     }
     assert all(session.agent_token not in json.dumps(a) for a in audit)
+
+
+def test_a_session_whose_tool_log_is_full_fails_with_the_reason() -> None:
+    from envs.server.workers import ForkServer, SessionFailed, WorkerLimits, WorkerSession
+
+    forks = ForkServer(["escape_probe"], [PROBE_PATH], spares=0)
+    try:
+        session = WorkerSession(forks, probe_task(), 1, WorkerLimits(max_calls=3))
+        for index in range(3):
+            assert session.call("write_note", {"key": f"k{index}", "text": "t"}).ok
+        with pytest.raises(SessionFailed, match="tool log is full"):
+            session.call("read_notes", {})
+        with pytest.raises(SessionFailed, match="tool log is full"):
+            session.finalize()
+        session.close()
+    finally:
+        forks.close()

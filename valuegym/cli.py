@@ -162,23 +162,6 @@ def _selection(task_ids, value_system, environment, case_list) -> Selection:
         _fail(str(exc))
 
 
-def _hash_seed_note(sandbox: str, tasks: list[Task]) -> None:
-    """Release code may iterate sets, whose order follows the process's hash seed: sandbox
-    servers fix it, the orchestrator's own process (in-process backend) only if you did."""
-    import os
-
-    seed = os.environ.get("PYTHONHASHSEED", "random")
-    if (
-        sandbox == "inprocess"
-        and seed == "random"
-        and any("environment_dir" in t.metadata for t in tasks)
-    ):
-        _warn(
-            "imported tasks run in this process, whose hash seed is random: set "
-            "PYTHONHASHSEED=0 or use --sandbox process|docker for byte-identical reruns"
-        )
-
-
 def _progress_run(
     run_dir: Path,
     harness_name: str,
@@ -396,7 +379,6 @@ def start_run(opts: RunOptions) -> None:
         tasks = apply_selection(tasks, opts.selection, _warn)
         if not tasks:
             _fail("--tasks: no valid task found" + ("" if opts.selection.empty else " selected"))
-        _hash_seed_note(opts.sandbox, tasks)
         create_run(opts.out, _new_run_config(opts, tasks, sources, skipped), tasks)
     _progress_run(
         opts.out, harness, opts.concurrency if exists else None, opts.retry_errors, opts.where
