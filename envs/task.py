@@ -347,21 +347,77 @@ class TaskLoadError(Exception):
 TASK_SUFFIXES = (".yaml", ".yml", ".json")
 
 
+MAX_YAML_VALUES = 100_000
+"""The most values a task's YAML may expand to once its aliases are followed: a few KB of
+nested aliases (a "billion laughs") would otherwise become gigabytes once loaded."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` stands for with every alias expanded (memoised per node, so
+    shared anchors count as often as they are used, in time linear in the document)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    sizes[key] = MAX_YAML_VALUES + 1  # a node that contains itself expands without end
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes)
+    elif isinstance(node, yaml.MappingNode):
+        for item_key, item_value in node.value:
+            total += _expanded_size(item_key, sizes) + _expanded_size(item_value, sizes)
+    sizes[key] = total = min(total, MAX_YAML_VALUES + 1)
+    return total
+
+
+def load_yaml_limited(text: str) -> Any:
+    """`yaml.safe_load`, refusing documents whose aliases expand past `MAX_YAML_VALUES`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise yaml.YAMLError(
+                f"its aliases expand to more than {MAX_YAML_VALUES:,} values (an alias bomb?); "
+                "use fewer nested aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_task_data(path: Path) -> dict[str, Any]:
     """Parse a task file to plain data (YAML or JSON by suffix)."""
+    return parse_task_text(path, read_task_text(path))
+
+
+def read_task_text(path: Path) -> str:
+    """A task file's text; `TaskLoadError` for a file that cannot be read or is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise TaskLoadError(path, f"cannot read: {exc.strerror}") from exc
-    return parse_task_text(path, text)
+        link = " (a dangling or looping symbolic link)" if path.is_symlink() else ""
+        raise TaskLoadError(path, f"cannot read: {exc.strerror}{link}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TaskLoadError(
+            path,
+            f"not UTF-8 text: byte {exc.start} (line {line}) is {raw[exc.start]:#04x}; "
+            "save the file as UTF-8",
+        ) from None
+    return text
 
 
 def parse_task_text(path: Path, text: str) -> dict[str, Any]:
     """A task file's text (YAML or JSON by the path's suffix) as plain data."""
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TaskLoadError(path, f"not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+        data = json.loads(text) if path.suffix == ".json" else load_yaml_limited(text)
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as exc:
+        kind = path.suffix.lstrip(".").upper()
+        raise TaskLoadError(path, f"not valid {kind}: {exc}") from None
     if not isinstance(data, dict):
         raise TaskLoadError(path, "expected a mapping at the top level")
     return data
@@ -373,16 +429,29 @@ def load_task(path: Path) -> Task:
 
 
 def find_task_files(paths: list[Path]) -> list[Path]:
-    """Expand files and folders (recursively) into a sorted list of task files."""
+    """Expand files and folders (recursively) into a sorted list of task files.
+
+    Symbolic links with a task suffix are kept even when they lead nowhere (dangling or
+    looping), so loading reports them instead of skipping them silently."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found.extend(
-                p for p in sorted(path.rglob("*")) if p.suffix in TASK_SUFFIXES and p.is_file()
+                p
+                for p in sorted(path.rglob("*"))
+                if p.suffix in TASK_SUFFIXES and (p.is_file() or _broken_link(p))
             )
         else:
             found.append(path)
     return found
+
+
+def _broken_link(path: Path) -> bool:
+    """A symbolic link that leads nowhere: dangling, or a loop."""
+    try:
+        return path.is_symlink() and not path.exists()
+    except OSError:  # ELOOP on some Pythons
+        return True
 
 
 def bundled_tasks_dir() -> Path:

@@ -82,6 +82,11 @@ def load_endpoints(path: Path | None = None) -> dict[str, ModelEndpoint]:
         raise EndpointError(f"{path}: endpoints: expected a mapping of name -> endpoint")
     found = {}
     for name, body in entries.items():
+        if body is not None and not isinstance(body, dict):
+            raise EndpointError(
+                f"{path}: endpoints.{name}: expected a mapping (base_url, model, ...), "
+                f"got {type(body).__name__} {str(body)[:60]!r}"
+            )
         try:
             found[name] = ModelEndpoint.model_validate({"name": name, **(body or {})})
         except ValidationError as exc:

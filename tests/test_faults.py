@@ -118,16 +118,15 @@ def test_a_dead_or_hung_sandbox_costs_its_episode_and_is_replaced(
         harness_config={"timeout_s": 3.0},
     )
     create_run(run_dir, config, [fault_task()])
-    started = time.monotonic()
     try:
         summary = execute_run(run_dir, harness, sandbox=box)
-        elapsed = time.monotonic() - started
         assert summary.counts == {"error": 1, "finished": 2}, list(read_journal(run_dir))
         (failed,) = [t for t in read_journal(run_dir) if t.status == "error"]
         assert "SandboxUnavailable" in (failed.error or "") and "call write_note" in failed.error
         if fault == "freeze":
             assert "did not answer within" in failed.error
-        assert elapsed < 60, f"a hung sandbox held the run for {elapsed:.0f} s"
+        # bounded by --timeout (3 s) and the grace, not by the 120 s sandbox request limit
+        assert failed.duration_s < 20, f"a hung sandbox held its episode {failed.duration_s} s"
         healed = execute_run(run_dir, harness, sandbox=box, retry_errors=True)
         assert healed.counts == {"finished": 1} and healed.errors_left == 0
         assert len(list(read_history(run_dir))) == 4

@@ -245,3 +245,54 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_bad_task_files_are_reported_and_never_take_a_run_or_check_down(
+    tmp_path, cli, example_data
+):
+    from tests.conftest import write_yaml
+
+    folder = tmp_path / "tasks"
+    write_yaml(folder / "good.yaml", example_data)
+    (folder / "latin1.yaml").write_bytes(b"id: caf\xe9\n")
+    (folder / "dangling.yaml").symlink_to(folder / "nowhere.yaml")
+    (folder / "loop-a.yaml").symlink_to(folder / "loop-b.yaml")
+    (folder / "loop-b.yaml").symlink_to(folder / "loop-a.yaml")
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)
+    ]
+    (folder / "bomb.yaml").write_text("\n".join(levels) + "\n")  # 10^9 values, 700 bytes
+
+    result = run_cli(cli, "check", str(folder))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    out = " ".join(result.output.split())
+    assert "latin1.yaml" in out and "not UTF-8 text: byte 7 (line 1) is 0xe9" in out
+    assert "dangling.yaml" in out and "dangling or looping symbolic link" in out
+    assert "loop-a.yaml" in out and "loop-b.yaml" in out
+    assert "bomb.yaml" in out and "aliases expand to more than 100,000 values" in out
+
+    result = run_cli(cli, "run", "--out", str(tmp_path / "run"), "--tasks", str(folder))
+    assert result.exit_code == 0, result.output
+    config, tasks = load_run(tmp_path / "run")
+    assert [t.id for t in tasks] == [example_data["id"]]
+    skipped = {Path(s.path).name: s.reason for s in config.skipped_tasks}
+    assert set(skipped) == {
+        "latin1.yaml",
+        "dangling.yaml",
+        "loop-a.yaml",
+        "loop-b.yaml",
+        "bomb.yaml",
+    }
+
+
+def test_an_endpoint_entry_that_is_a_string_is_a_message(tmp_path, cli):
+    path = tmp_path / "endpoints.yaml"
+    path.write_text("endpoints:\n  local: http://127.0.0.1:8000/v1\n")
+    result = run_cli(
+        cli, "run", "--out", str(tmp_path / "run"), "--model", "local", "--endpoints", str(path)
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "endpoints.local: expected a mapping (base_url, model, ...), got str" in " ".join(
+        result.output.split()
+    )

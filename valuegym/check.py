@@ -31,6 +31,7 @@ from envs.task import (
     find_task_files,
     parse_task_text,
     pointer_tokens,
+    read_task_text,
 )
 from envs.values import ValueSystem, with_definitions
 from judges.checkpoint import checkable, evaluate, judge, ordering_graph
@@ -104,9 +105,9 @@ def _load_checked(
     """`load_checked_task`, plus the file's text (for the placeholder check)."""
     out = _Collector(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        out.error("(file)", f"cannot read: {exc.strerror}")
+        text = read_task_text(path)
+    except TaskLoadError as exc:
+        out.error("(file)", exc.message)
         return None, out.problems, ""
     try:
         task = Task.model_validate(parse_task_text(path, text))
@@ -560,7 +561,7 @@ def check_paths(
     env_classes: dict[str, type[ToolEnv]] = {}
     for path in find_task_files(paths):
         report.files += 1
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():  # a broken link: its reading says so
             report.problems.append(Problem(path=str(path), field="(file)", message="no such file"))
             continue
         task, problems, text = _load_checked(path, systems)
