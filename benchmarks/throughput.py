@@ -185,20 +185,26 @@ def run_once(
     server_cpu_before = server.cpu_s
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    orchestrator = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "100"},
-    )
-    watch = ProcessWatch(orchestrator.pid)
-    _, err = orchestrator.communicate()
-    elapsed = time.perf_counter() - started
-    watch.stop()
-    server.stop()
-    if orchestrator.returncode != 0:
-        raise RuntimeError(f"valuegym run failed ({orchestrator.returncode}): {err[-2000:]!r}")
+    with tempfile.TemporaryFile() as err:
+        orchestrator = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "100"},
+        )
+        watch = ProcessWatch(orchestrator.pid)
+        # wait4: the CPU of the run's whole tree (sandbox server, fork server, session
+        # workers are all reaped below it); the orchestrator's own share is sampled
+        _, status, usage = os.wait4(orchestrator.pid, 0)
+        orchestrator.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        watch.stop()
+        server.stop()
+        if orchestrator.returncode != 0:
+            err.seek(0)
+            tail = err.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"valuegym run failed ({orchestrator.returncode}): {tail}")
     records = journal_records(run_dir)
     statuses: dict[str, int] = {}
     for record in records.values():
@@ -211,6 +217,7 @@ def run_once(
         "requests": requests,
         "peak_mb": watch.peak_kb / 1024,
         "cpu_s": watch.cpu_s,
+        "tree_cpu_s": usage.ru_utime + usage.ru_stime,
         "server_cpu_s": server.cpu_s - server_cpu_before,
         "load": load,
         "load_after": os.getloadavg()[0],
@@ -277,6 +284,18 @@ def main() -> None:
                 f"  orchestrator: peak RSS {got['peak_mb']:.0f} MB (target <= 500), "
                 f"CPU {got['cpu_s']:.1f} s = {1000 * got['cpu_s'] / got['episodes']:.1f} ms "
                 "per episode",
+                flush=True,
+            )
+            episodes = max(got["episodes"], 1)
+            sandbox_ms = 1000 * (got["tree_cpu_s"] - got["cpu_s"]) / episodes
+            model_ms = 1000 * got["server_cpu_s"] / episodes
+            total_ms = 1000 * got["cpu_s"] / episodes + sandbox_ms + model_ms
+            cores = os.cpu_count() or 1
+            print(
+                f"  CPU per episode: orchestrator {1000 * got['cpu_s'] / episodes:.1f} ms, "
+                f"sandbox server and workers {sandbox_ms:.1f} ms, scripted server "
+                f"{model_ms:.1f} ms = {total_ms:.1f} ms: {cores} idle cores would allow "
+                f"{1000 * cores / total_ms:.0f} episodes/s",
                 flush=True,
             )
             print(
