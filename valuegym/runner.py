@@ -137,9 +137,9 @@ def create_run(run_dir: Path, config: RunConfig, tasks: list[Task]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     snapshot = "".join(t.model_dump_json(by_alias=True) + "\n" for t in tasks).encode()
     (run_dir / TASKS_SNAPSHOT).write_bytes(snapshot)
-    config = config.model_copy(
-        update={"tasks_sha256": hashlib.sha256(snapshot).hexdigest(), "checksum": None}
-    )
+    digest = hashlib.sha256(snapshot).hexdigest()
+    _remember_snapshot(digest, list(tasks))
+    config = config.model_copy(update={"tasks_sha256": digest, "checksum": None})
     data = json.loads(config.model_dump_json(exclude={"checksum"}))
     config = config.model_copy(update={"checksum": _canonical_sha256(data)})
     # run.json is written last: its presence means the snapshot is complete
@@ -178,13 +178,14 @@ def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
                 "A run's configuration is fixed so its episodes stay comparable: restore the "
                 "file, or start a new run in another --out folder"
             )
-    if config.tasks_sha256 is not None and hashlib.sha256(snapshot).hexdigest() != (
-        config.tasks_sha256
-    ):
+    digest = hashlib.sha256(snapshot).hexdigest()
+    if config.tasks_sha256 is not None and digest != config.tasks_sha256:
         raise RunFileError(
             f"{tasks_path}: changed since the run was created (its sha256 no longer matches "
             f"{RUN_CONFIG}'s tasks_sha256; truncated or edited?): restore it, or start a new run"
         )
+    if digest in _SNAPSHOTS:  # parsed already in this process (run, then judge)
+        return config, list(_SNAPSHOTS[digest])
     tasks = []
     for number, line in enumerate(snapshot.splitlines(), 1):
         if not line.strip():
@@ -195,7 +196,19 @@ def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
             raise RunFileError(
                 f"{tasks_path}: line {number} is not a task: {_first_error(exc)}"
             ) from None
+    _remember_snapshot(digest, tasks)
     return config, tasks
+
+
+_SNAPSHOTS: dict[str, list[Task]] = {}
+"""Parsed task snapshots by sha256: a 4,335-task run parses its snapshot once, not once per
+command step (create, execute, judge)."""
+
+
+def _remember_snapshot(digest: str, tasks: list[Task]) -> None:
+    while len(_SNAPSHOTS) >= 4:
+        _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+    _SNAPSHOTS[digest] = list(tasks)
 
 
 @dataclass(frozen=True)
