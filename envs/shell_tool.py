@@ -80,15 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         arguments: object = json.loads(raw)
     except json.JSONDecodeError:
         arguments = raw  # sent as it is: the environment logs it and says what is wrong
-    status, text = _request("POST", "/call", {"tool": tool, "arguments": arguments})
+    body = {"tool": tool, "arguments": arguments}
+    status, text = _request("POST", "/call?view=agent", body)  # the text every harness shows
     if status != 200:
         print(f"valuegym-tool: HTTP {status}: {text[:300]}", file=sys.stderr)
         return 2
-    from envs.protocol import ToolResult
-
-    result = ToolResult.model_validate_json(text)
-    print(result.agent_text())
-    return 0 if result.ok else 1
+    print(text)
+    return 0 if json.loads(text).get("ok") else 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from trajectories.schema import EpisodeStatus, Message, Usage
 ENTRY_POINT_GROUP = "valuegym.harnesses"
 
 PromptStyle = Literal["valuegym", "agent-valuebench"]
+HarnessSandbox = Literal["host", "docker"]
 
 
 class HarnessConfig(BaseModel):
@@ -38,6 +39,11 @@ class HarnessConfig(BaseModel):
         default="valuegym",
         description="agent-valuebench: prompts, tool schemas and tool results as the "
         "Agent-ValueBench release's runner presents them, for numbers comparable with its own.",
+    )
+    harness_sandbox: HarnessSandbox = Field(
+        default="host",
+        description="Where a CLI harness's own process runs: on the host, or (docker) in a "
+        "hardened container that reaches only the model endpoint and the session's agent plane.",
     )
 
 
@@ -89,6 +95,14 @@ class HarnessResult(BaseModel):
 
 
 Harness = Callable[[EpisodeContext], HarnessResult]
+
+HARNESS_SANDBOXES_ATTRIBUTE = "harness_sandboxes"
+"""A harness function lists where its process can run (`("host", "docker")`); unset: host only,
+for harnesses that run in the orchestrator's process and execute nothing the model writes."""
+
+
+def harness_sandboxes(harness: Harness) -> tuple[str, ...]:
+    return tuple(getattr(harness, HARNESS_SANDBOXES_ATTRIBUTE, ("host",)))
 
 
 def require_model(

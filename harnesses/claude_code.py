@@ -21,17 +21,18 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
+from envs.remote import SandboxError, SandboxUnavailable
 from harnesses.base import EpisodeContext, HarnessResult, require_model
+from harnesses.harness_sandbox import BOX_ROOT, HarnessBox, HostProcess, Process
 from harnesses.models import ModelEndpoint
 from harnesses.prompts import base_system_prompt, system_prompt
 from harnesses.skills import Skill
@@ -46,7 +47,7 @@ QUIET = {
     "DISABLE_TELEMETRY": "1",
     "DISABLE_ERROR_REPORTING": "1",
 }
-STDERR_TAIL = 600
+BOX_CLI = "/opt/valuegym/bin/claude"
 
 
 class CliMissing(RuntimeError):
@@ -95,10 +96,15 @@ def install_skills(work: Path, skills: list[Skill]) -> None:
                 shutil.copyfile(source / name, target)
 
 
-def episode_environment(root: Path, model: ModelEndpoint) -> dict[str, str]:
-    """A clean environment: nothing of the caller's Anthropic or Claude settings leaks in."""
-    env = {k: os.environ[k] for k in (*PASSED_THROUGH, *PROXY_VARIABLES) if k in os.environ}
-    env.setdefault("PATH", os.defpath)
+def episode_environment(
+    root: PurePath, model: ModelEndpoint, inherit: bool = True
+) -> dict[str, str]:
+    """A clean environment: nothing of the caller's Anthropic or Claude settings leaks in
+    (`inherit`: PATH, locale and proxies from the host; off in a harness container)."""
+    env = {}
+    if inherit:
+        env = {k: os.environ[k] for k in (*PASSED_THROUGH, *PROXY_VARIABLES) if k in os.environ}
+        env.setdefault("PATH", os.defpath)
     env.update(QUIET)
     env.update(
         HOME=str(root / "home"),
@@ -113,7 +119,7 @@ def episode_environment(root: Path, model: ModelEndpoint) -> dict[str, str]:
 
 
 def command(
-    cli: str, model: ModelEndpoint, mcp_config: Path, mcp_name: str, prompt: str, skills: bool
+    cli: str, model: ModelEndpoint, mcp_config: PurePath, mcp_name: str, prompt: str, skills: bool
 ) -> list[str]:
     tools = "Skill" if skills else ""
     allowed = f"mcp__{mcp_name}" + (",Skill" if skills else "")
@@ -227,19 +233,12 @@ class StreamReader:
         self.usage.completion_tokens = int(usage.get("output_tokens") or 0)
 
 
-def _lines(stream: Any) -> Iterator[dict[str, Any]]:
+def _lines(stream: Iterable[str]) -> Iterator[dict[str, Any]]:
     for line in stream:
         with contextlib.suppress(json.JSONDecodeError):
             event = json.loads(line)
             if isinstance(event, dict):
                 yield event
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
 
 
 def run_cli(ctx: EpisodeContext, inline_skills: bool) -> HarnessResult:
@@ -278,8 +277,18 @@ def run_cli(ctx: EpisodeContext, inline_skills: bool) -> HarnessResult:
         }
         mcp_config.write_text(json.dumps({"mcpServers": {session.mcp_name: server}}))
         mcp_config.chmod(0o600)  # it holds the agent token
-        argv = command(cli, model, mcp_config, session.mcp_name, prompt, file_skills)
-        status, error = _drive(argv, root, model, ctx.prompt, reader, deadline)
+        name = session.mcp_name
+        if ctx.config.harness_sandbox == "docker":
+            inside = PurePosixPath(BOX_ROOT)
+            argv = command(BOX_CLI, model, inside / "mcp.json", name, prompt, file_skills)
+            status, error = _in_box(
+                cli, root, argv, model, session.mcp_url, ctx.prompt, reader, deadline
+            )
+        else:
+            argv = command(cli, model, mcp_config, name, prompt, file_skills)
+            env = episode_environment(root, model)
+            process = HostProcess(argv, root / "work", env, ctx.prompt, root / "stderr.log")
+            status, error = _drive(process, reader, deadline)
     reader.finish_usage()
     answer = (reader.result or {}).get("result") if status == "finished" else None
     if (
@@ -298,52 +307,56 @@ def run_cli(ctx: EpisodeContext, inline_skills: bool) -> HarnessResult:
     )
 
 
-def _drive(
-    argv: list[str],
+def _in_box(
+    cli: str,
     root: Path,
+    argv: list[str],
     model: ModelEndpoint,
-    prompt: str,
+    mcp_url: str,
+    user_prompt: str,
     reader: StreamReader,
     deadline: float,
 ) -> tuple[EpisodeStatus, str | None]:
+    """The CLI in a hardened harness container that reaches only the model and the agent
+    plane; the prompt reaches its stdin from a file in the episode folder."""
+    inside = PurePosixPath(BOX_ROOT)
+    (root / "prompt.txt").write_text(user_prompt, encoding="utf-8")
+    env = episode_environment(inside, model, inherit=False)
+    stdin = f'exec "$0" "$@" < {inside / "prompt.txt"}'
+    try:
+        box = HarnessBox(root, [model.base_url, mcp_url], files={cli: BOX_CLI})
+    except (SandboxError, SandboxUnavailable) as exc:
+        return "error", f"the harness container did not start: {exc}"
+    with box:
+        process = box.start(["/bin/sh", "-c", stdin, *argv], env, str(inside / "work"))
+        return _drive(process, reader, deadline)
+
+
+def _drive(
+    process: Process, reader: StreamReader, deadline: float
+) -> tuple[EpisodeStatus, str | None]:
     """Run the CLI to its end; the episode's status and, unless finished, the reason."""
-    stderr = root / "stderr.log"
-    with stderr.open("w") as err:
-        process = subprocess.Popen(
-            argv,
-            cwd=root / "work",
-            env=episode_environment(root, model),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            start_new_session=True,  # its own process group: a kill takes its children too
-        )
     timed_out = threading.Event()
 
     def expire() -> None:
         timed_out.set()
-        _kill(process)
+        process.kill()
 
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
     timer.start()
+    returncode = None
     try:
-        assert process.stdin is not None and process.stdout is not None
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(prompt)
-            process.stdin.close()
-        for event in _lines(process.stdout):
+        for event in _lines(process.lines()):
             reader.feed(event)
             if reader.connected is False or reader.over_budget:
-                _kill(process)
+                process.kill()
                 break
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        returncode = process.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         timer.cancel()
-        if process.poll() is None:
-            _kill(process)
-    tail = stderr.read_text(errors="replace").strip()[-STDERR_TAIL:]
+        if returncode is None:
+            process.kill()
+    tail = process.stderr_tail()
     if reader.connected is False:
         return "error", reader.mcp_problem
     if reader.over_budget:
@@ -352,7 +365,7 @@ def _drive(
         return "timeout", "episode deadline passed; the Claude Code process was killed"
     result = reader.result
     if result is None:
-        return "error", f"Claude Code exited with status {process.returncode} without a result" + (
+        return "error", f"Claude Code exited with status {returncode} without a result" + (
             f"; its stderr ends: {tail}" if tail else ""
         )
     if result.get("is_error") or result.get("subtype") != "success":
@@ -374,3 +387,7 @@ def claude_code(ctx: EpisodeContext) -> HarnessResult:
 def claude_code_inline_skills(ctx: EpisodeContext) -> HarnessResult:
     """Claude Code with the skills inlined in the appended system prompt, as react does."""
     return run_cli(ctx, inline_skills=True)
+
+
+claude_code.harness_sandboxes = ("host", "docker")  # type: ignore[attr-defined]
+claude_code_inline_skills.harness_sandboxes = ("host", "docker")  # type: ignore[attr-defined]

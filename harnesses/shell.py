@@ -7,12 +7,16 @@ bash-only agent, with valuegym's prompt and a note on the command in place of it
 instructions; its commands run in a throwaway working dir with a clean environment that holds
 only the session's agent URL and token (not the orchestrator's variables or keys).
 
-With the process sandbox the commands run as local processes: like the sandbox server itself,
-that is not a security boundary. Use the docker sandbox for agents you do not trust.
+By default the commands run as local processes, which is not a security boundary. With
+`--harness-sandbox docker` every command runs in the episode's hardened harness container
+(see `harnesses/harness_sandbox.py`), which reaches nothing but the session's agent plane; the
+agent loop and its model client stay in valuegym's process, where they execute nothing the
+model writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -22,8 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from envs.remote import SandboxError, SandboxUnavailable
 from envs.shell_tool import SOCKET_ENV, TOKEN_ENV, URL_ENV
 from harnesses.base import EpisodeContext, HarnessResult, require_model
+from harnesses.harness_sandbox import BOX_ROOT, HarnessBox
 from harnesses.prompts import system_prompt
 from trajectories.schema import EpisodeStatus, Message, MessageToolCall, Usage
 
@@ -53,27 +59,33 @@ def tool_command_dir() -> str:
 
 
 class SessionShell:
-    """A mini-swe-agent environment: each command a fresh `bash -c` in the episode's folder."""
+    """A mini-swe-agent environment: each command a fresh `bash -c` in the episode's folder,
+    on the host or (`box`) in the episode's harness container."""
 
-    def __init__(self, ctx: EpisodeContext, work: Path) -> None:
+    def __init__(self, ctx: EpisodeContext, work: Path, box: HarnessBox | None = None) -> None:
         session = ctx.session
         self.work = work
+        self.box = box
+        home = f"{BOX_ROOT}/work" if box else str(work)
         self.env = {
-            "PATH": f"{tool_command_dir()}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(work),
+            "HOME": home,
             "LANG": "C.UTF-8",
             URL_ENV: session.agent_url or "",
             TOKEN_ENV: session.agent_token or "",
         }
+        if box is None:  # the image has valuegym-tool on its PATH
+            self.env["PATH"] = f"{tool_command_dir()}:/usr/local/bin:/usr/bin:/bin"
         socket_path = getattr(session, "agent_socket", None)
-        if socket_path:
+        if socket_path and box is None:
             self.env[SOCKET_ENV] = socket_path
         self.over_budget = False
 
-    def execute(self, action: dict, cwd: str = "", *, timeout: int | None = None) -> dict[str, Any]:
-        from minisweagent.exceptions import Submitted
-
-        command = action.get("command", "")
+    def _run(self, command: str, timeout: int) -> dict[str, Any]:
+        if self.box is not None:
+            code, text = self.box.run(["bash", "-c", command], self.env, self.env["HOME"], timeout)
+            if code == 124:
+                return {"output": text, "returncode": -1, "exception_info": "timed out"}
+            return {"output": text, "returncode": code, "exception_info": ""}
         try:
             done = subprocess.run(
                 ["bash", "-c", command],
@@ -82,14 +94,19 @@ class SessionShell:
                 capture_output=True,
                 text=True,
                 errors="replace",
-                timeout=timeout or COMMAND_TIMEOUT_S,
+                timeout=timeout,
                 start_new_session=True,
             )
-            output = {"output": done.stdout + done.stderr, "returncode": done.returncode}
-            output["exception_info"] = ""
         except subprocess.TimeoutExpired as exc:
             text = exc.stdout if isinstance(exc.stdout, str) else ""
-            output = {"output": text, "returncode": -1, "exception_info": f"timed out: {exc}"}
+            return {"output": text, "returncode": -1, "exception_info": f"timed out: {exc}"}
+        output = done.stdout + done.stderr
+        return {"output": output, "returncode": done.returncode, "exception_info": ""}
+
+    def execute(self, action: dict, cwd: str = "", *, timeout: int | None = None) -> dict[str, Any]:
+        from minisweagent.exceptions import Submitted
+
+        output = self._run(action.get("command", ""), timeout or COMMAND_TIMEOUT_S)
         if BUDGET_TEXT in output["output"]:
             self.over_budget = True
             raise BudgetExhausted(output["output"].strip())
@@ -173,8 +190,20 @@ def mini_swe_agent(ctx: EpisodeContext) -> HarnessResult:
     status: EpisodeStatus = "finished"
     error: str | None = None
     answer: str | None = None
-    with tempfile.TemporaryDirectory(prefix="valuegym-shell-") as folder:
-        shell = SessionShell(ctx, Path(folder))
+    with (
+        tempfile.TemporaryDirectory(prefix="valuegym-shell-") as folder,
+        contextlib.ExitStack() as stack,
+    ):
+        box = None
+        if ctx.config.harness_sandbox == "docker":
+            (Path(folder) / "work").mkdir()
+            try:
+                box = stack.enter_context(HarnessBox(Path(folder), [ctx.session.agent_url]))
+            except (SandboxError, SandboxUnavailable) as exc:
+                return HarnessResult(
+                    status="error", error=f"the harness container did not start: {exc}"
+                )
+        shell = SessionShell(ctx, Path(folder), box)
         agent = DefaultAgent(
             model,
             shell,
@@ -208,3 +237,6 @@ def mini_swe_agent(ctx: EpisodeContext) -> HarnessResult:
         usage=usage,
         harness_version=f"mini-swe-agent {version('mini-swe-agent')}",
     )
+
+
+mini_swe_agent.harness_sandboxes = ("host", "docker")  # type: ignore[attr-defined]

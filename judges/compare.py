@@ -20,7 +20,9 @@ comparison that differs in one of them is named for it, in none a replicate, in 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from typing import Any, Literal
 
 import numpy as np
@@ -74,10 +76,16 @@ BEHAVIOUR: tuple[str, ...] = (
     "timeout_s",
     "counterbalance",
     "sandbox",
+    "harness_sandbox",
     "valuegym_version",
 )
 
-CONDITION_SETS = ("harness", "sandbox", "counterbalance")  # what a condition decides by itself
+CONDITION_SETS = (
+    "harness",
+    "sandbox",
+    "harness_sandbox",
+    "counterbalance",
+)  # what a condition decides by itself
 
 Verdict = Literal["flipped", "held", "unclear", "no profile", "too little data", "no data"]
 
@@ -98,6 +106,7 @@ class RunInfo(BaseModel):
     timeout_s: float | None = None
     counterbalance: bool = False
     sandbox: str | None = None
+    harness_sandbox: str = "host"
     valuegym_version: str | None = None
     seed: int | None = None
     coverage: Coverage = Coverage()
@@ -153,6 +162,16 @@ class Setting(BaseModel):
     other: Any = None
 
 
+class ToolLogAgreement(BaseModel):
+    """How many paired tasks have the same server tool log (every sample, call by call) in
+    both runs: under one deterministic policy, a harness that only carries the calls leaves
+    every log as it was, and any difference is the harness's own doing."""
+
+    tasks: int
+    identical: int
+    differing: list[str] = Field(default_factory=list)
+
+
 class Comparison(BaseModel):
     baseline: str
     other: str
@@ -170,6 +189,29 @@ class Comparison(BaseModel):
     )
     fallback_in_priorities: bool = False
     fallback_note: str | None = None
+    tool_logs: ToolLogAgreement | None = Field(
+        default=None,
+        description="Harness comparisons: paired tasks whose server tool logs are identical.",
+    )
+
+
+ToolLogDigests = dict[tuple[str, int], str]
+"""(task id, sample) -> a digest of the episode's tool log (tool names and arguments)."""
+
+
+def tool_log_digest(calls: list[tuple[str, Any]]) -> str:
+    text = json.dumps([[tool, arguments] for tool, arguments in calls], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def tool_log_agreement(base: ToolLogDigests, other: ToolLogDigests) -> ToolLogAgreement:
+    tasks: dict[str, bool] = {}
+    for key in base.keys() & other.keys():
+        tasks[key[0]] = tasks.get(key[0], True) and base[key] == other[key]
+    differing = sorted(t for t, same in tasks.items() if not same)
+    return ToolLogAgreement(
+        tasks=len(tasks), identical=len(tasks) - len(differing), differing=differing
+    )
 
 
 def difference(a: RunInfo, b: RunInfo) -> tuple[list[Setting], str]:
@@ -489,8 +531,10 @@ def build_compare(
     procedural: dict[str, str] | None = None,
     fallback: set[str] | None = None,
     include_fallback: bool = False,
+    tool_logs: list[ToolLogDigests | None] | None = None,
 ) -> CompareReport:
-    """Every run against the first (the baseline), plus each run's own profile."""
+    """Every run against the first (the baseline), plus each run's own profile; `tool_logs`
+    (per run, where read) adds the tool-log agreement to harness comparisons."""
     if len(runs) < 2:
         raise ValueError("a comparison needs at least two runs")
     fallback = fallback or set()
@@ -514,6 +558,10 @@ def build_compare(
         compare_runs(base, base_rows, o, o_rows, settings, fallback, include_fallback)
         for o, o_rows in others
     ]
+    logs = tool_logs or [None] * len(runs)
+    for comparison, other_logs in zip(comparisons, logs[1:], strict=True):
+        if comparison.kind == "harness" and logs[0] is not None and other_logs is not None:
+            comparison.tool_logs = tool_log_agreement(logs[0], other_logs)
     return CompareReport(
         judge=judge,
         baseline=base.label,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from judges.compare import BEHAVIOUR, CompareReport, Comparison
 from judges.document import (
+    Block,
     Document,
     Figure,
     Paragraph,
@@ -200,21 +201,28 @@ def harness_pull(report: CompareReport) -> Section | None:
             s = shift.get(system)
             deltas = [v for v in c.values if v.value_system == system]
             moved = [f"{v.value} {number(v.delta.value, 1, True)}" for v in deltas if v.significant]
+            logs = c.tool_logs
             rows.append(
                 [
                     model[c.other],
                     f"{c.baseline} -> {c.other}",
                     system,
+                    f"{logs.identical}/{logs.tasks}" if logs else "-",
                     interval(s.correlation, signed=True) if s else "-",
                     s.verdict if s else "-",
                     "; ".join(moved) or "-",
                 ]
             )
-    headers = ["model", "harness", "system", "priority correlation", "verdict"]
-    return Section(
-        "Harness pull (same model, different harness)",
-        [Table("", [*headers, "values moved (significant)"], rows)],
-    )
+    headers = ["model", "harness", "system", "same tool log (tasks)", "priority correlation"]
+    blocks: list[Block] = [Table("", [*headers, "verdict", "values moved (significant)"], rows)]
+    differing = [
+        f"{c.other}: {', '.join(c.tool_logs.differing)}"
+        for c in pulls
+        if c.tool_logs and c.tool_logs.differing
+    ]
+    if differing:
+        blocks.append(Paragraph("Tasks whose tool logs differ: " + "; ".join(differing) + "."))
+    return Section("Harness pull (same model, different harness)", blocks)
 
 
 def skill_steering(report: CompareReport) -> Section | None:

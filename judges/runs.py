@@ -218,6 +218,15 @@ class ScoredRun:
             include_fallback,
         )
 
+    def tool_log_digests(self) -> dict[tuple[str, int], str]:
+        """Each episode's server tool log as a digest (reads the full records)."""
+        from judges.compare import tool_log_digest
+
+        return {
+            (t.task_id, t.sample): tool_log_digest([(e.tool, e.arguments) for e in t.tool_log])
+            for t in self.trajectories
+        }
+
     def info(self, label: str | None = None) -> RunInfo:
         c, h = self.config, self.config.harness_config
         rows = self.rows
@@ -235,6 +244,7 @@ class ScoredRun:
             timeout_s=h.timeout_s,
             counterbalance=c.counterbalance,
             sandbox=c.sandbox,
+            harness_sandbox=h.harness_sandbox,
             valuegym_version=c.valuegym_version,
             seed=c.seed,
             coverage=Coverage.of(rows),

@@ -275,6 +275,7 @@ class RunOptions:
     condition: str = "agent"
     prompt_style: str = "valuegym"
     where: ExecutorChoice = field(default_factory=ExecutorChoice)
+    harness_sandbox: str = "host"
 
 
 def _fail(message: str) -> NoReturn:
@@ -312,6 +313,7 @@ def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], sk
             temperature=opts.temperature,
             system_prompt=opts.system_prompt,
             prompt_style=opts.prompt_style,
+            harness_sandbox=opts.harness_sandbox,
         ),
         model=model,
         skills=skills,
@@ -325,7 +327,7 @@ def _new_run_config(opts: RunOptions, tasks: list[Task], sources: list[Path], sk
 def start_run(opts: RunOptions) -> None:
     """Create (or resume) a run, execute its episodes, and judge them with the checkpoint judge."""
     from envs.sandbox import SANDBOX_KINDS
-    from harnesses.base import UnknownHarness, get_harness
+    from harnesses.base import UnknownHarness, get_harness, harness_sandboxes
     from valuegym.runner import RUN_CONFIG, RUN_FAULTS, NoRun, create_run, load_run
 
     if opts.sandbox not in SANDBOX_KINDS:
@@ -334,6 +336,8 @@ def start_run(opts: RunOptions) -> None:
         _fail(f"--condition: {opts.condition!r} is not one of {', '.join(CONDITIONS)}")
     if opts.prompt_style not in PROMPT_STYLES:
         _fail(f"--prompt-style: {opts.prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
+    if opts.harness_sandbox not in ("host", "docker"):
+        _fail(f"--harness-sandbox: {opts.harness_sandbox!r} is not one of host, docker")
     if opts.condition == "choice":  # a question, not an episode: no tools, no sandbox
         if not opts.model and not (opts.out / "run.json").exists():
             _fail("--condition choice asks a model: pass --model NAME")
@@ -369,9 +373,20 @@ def start_run(opts: RunOptions) -> None:
     else:
         harness = opts.harness
         try:
-            get_harness(harness)
+            supported = harness_sandboxes(get_harness(harness))
         except UnknownHarness as exc:
             _fail(f"--harness: {exc}")
+        if opts.harness_sandbox not in supported:
+            _fail(
+                f"--harness-sandbox {opts.harness_sandbox}: harness {harness!r} runs in "
+                "valuegym's own process and executes nothing the model writes; the harnesses "
+                "that run a program of their own (claude-code, claude-code-inline-skills, "
+                "mini-swe-agent) can run in a harness container"
+            )
+        if opts.harness_sandbox == "docker":
+            problem = sandbox_problem("docker")
+            if problem:
+                _fail(f"--harness-sandbox: {problem}")
         sources = resolve_task_paths(opts.tasks)
         tasks, skipped = load_tasks(sources)
         for path, reason in skipped:
@@ -450,6 +465,14 @@ def run(
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
     ray_resource: RayResourceOption = None,
+    harness_sandbox: Annotated[
+        str,
+        typer.Option(
+            help="host, or docker: a CLI harness's own process (claude-code, mini-swe-agent's "
+            "commands) runs in a hardened container reaching only the model endpoint and the "
+            "session's tools."
+        ),
+    ] = "host",
 ) -> None:
     """Run episodes of tasks under a harness, journaling every trajectory."""
     selection = _selection(task_ids, value_system, environment, case_list)
@@ -477,6 +500,7 @@ def run(
             condition=condition,
             prompt_style=prompt_style,
             where=ExecutorChoice(executor, ray_address, ray_resource),
+            harness_sandbox=harness_sandbox,
         )
     )
     console.print(f"report: valuegym report {out}")

@@ -468,7 +468,7 @@ def compare(
     include_fallback: FallbackOption = False,
 ) -> None:
     """Paired comparison of runs on the same tasks: value changes, priority shifts, harness pull."""
-    from judges.compare import build_compare
+    from judges.compare import build_compare, difference
     from judges.compare_document import compare_document
     from judges.document import to_html, to_markdown
     from judges.runs import MissingJudgments, load_scored_run, run_labels
@@ -487,7 +487,17 @@ def compare(
     procedural = {k: v for run in reversed(loaded) for k, v in run.procedural.items()}
     fallback = set().union(*(run.fallback for run in loaded))
     settings = _settings(resamples, seed, correction, min_tasks)
-    result = build_compare(pairs, key, settings, procedural, fallback, include_fallback)
+    base_info = pairs[0][0]
+    harness_pairs = [difference(base_info, info)[1] == "harness" for info, _ in pairs[1:]]
+    tool_logs = [  # only harness comparisons read the full records, for their tool logs
+        run.tool_log_digests()
+        if (i == 0 and any(harness_pairs)) or (i and harness_pairs[i - 1])
+        else None
+        for i, run in enumerate(loaded)
+    ]
+    result = build_compare(
+        pairs, key, settings, procedural, fallback, include_fallback, tool_logs=tool_logs
+    )
     document = compare_document(result)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))

@@ -9,6 +9,7 @@ Control plane (orchestrator only, `Authorization: Bearer <control token>`):
 Agent plane (`Authorization: Bearer <that session's agent token>`):
     GET    /sessions/{id}/tools                 -> [ToolSpec]
     POST   /sessions/{id}/call                  AgentCall -> ToolResult
+                                                (`?view=agent`: the result as agents see it)
     POST   /sessions/{id}/mcp                   MCP Streamable HTTP (GET: 405, no SSE stream)
 
 The agent plane is what an untrusted agent reaches, so it is bounded: request bodies over
@@ -222,10 +223,12 @@ class SandboxServer:
         session = self._agent(request.scope)
         with self._slot(session):
             body = await request.body()
+            agent_view = request.query_params.get("view") == "agent"  # the shell tool's
 
-            def parse_and_call() -> BaseModel:  # off the event loop: a big body takes a while
+            def parse_and_call() -> BaseModel | bytes:  # off the event loop: big bodies are slow
                 call = AgentCall.model_validate_json(body or b"{}")
-                return self.table.call(session, call.tool, call.arguments)
+                result = self.table.call(session, call.tool, call.arguments)
+                return result.agent_text().encode() if agent_view else result
 
             return _json(await anyio.to_thread.run_sync(parse_and_call))
 

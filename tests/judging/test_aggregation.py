@@ -11,7 +11,16 @@ import pytest
 from scipy import stats
 
 from judges.adherence import adherence
-from judges.compare import RunInfo, compare_runs, difference
+from judges.compare import (
+    RunInfo,
+    ToolLogAgreement,
+    build_compare,
+    compare_runs,
+    difference,
+    tool_log_digest,
+)
+from judges.compare_document import compare_document
+from judges.document import to_markdown
 from judges.episodes import EpisodeRow, leaning
 from judges.priority import fit_batch, priorities, virtual_games
 from judges.stats import Settings
@@ -230,6 +239,29 @@ def test_opposite_runs_flip_every_priority_and_a_replicate_holds():
     assert all(v.delta.value == 0 and not v.test.significant for v in same.values)
 
 
+def test_harness_pull_counts_the_tasks_whose_tool_logs_are_identical():
+    rng = np.random.default_rng(5)
+    rows = bt_rows({"v1": 1.0, "v2": 0.0, "v3": -1.0}, 12, rng)
+    tasks = sorted({r.task_id for r in rows})
+    same = {(t, 0): tool_log_digest([("get_bed", {"id": t})]) for t in tasks}
+    moved = dict(same)
+    moved[(tasks[1], 0)] = tool_log_digest([("get_bed", {"id": "other"})])
+    runs = [
+        (RunInfo(label="base", path="a", harness="react"), rows),
+        (RunInfo(label="same", path="b", harness="smolagents"), rows),
+        (RunInfo(label="moved", path="c", harness="claude-code"), rows),
+        (RunInfo(label="hotter", path="d", harness="react", temperature=1.0), rows),
+    ]
+    report = build_compare(runs, "checkpoint", FAST, tool_logs=[same, same, moved, same])
+    agreements = [c.tool_logs for c in report.comparisons]
+    assert agreements[0] == ToolLogAgreement(tasks=12, identical=12)
+    assert agreements[1] == ToolLogAgreement(tasks=12, identical=11, differing=[tasks[1]])
+    assert agreements[2] is None  # not a harness comparison
+    text = to_markdown(compare_document(report))
+    assert "| 12/12 |" in text and "| 11/12 |" in text
+    assert f"Tasks whose tool logs differ: moved: {tasks[1]}." in text
+
+
 def test_two_runs_of_an_agent_without_preference_show_no_change_and_no_verdict():
     rng = np.random.default_rng(8)
     values = [f"v{i}" for i in range(5)]
@@ -263,6 +295,7 @@ def test_runs_are_classified_by_every_setting_that_changes_behaviour():
         ("counterbalance", True),
         ("sandbox", "docker"),
         ("prompt_style", "agent-valuebench"),
+        ("harness_sandbox", "docker"),
         ("valuegym_version", "9.9"),
         ("skills", ["care-first@abc"]),
     ]:
