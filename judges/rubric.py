@@ -172,7 +172,8 @@ class RubricJudge:
 
     @property
     def key(self) -> str:
-        return "rubric:" + ",".join(e.name for e in self.endpoints)
+        kind = "rubric+matchers" if self.options.prompt.show_matchers else "rubric"
+        return f"{kind}:" + ",".join(e.name for e in self.endpoints)
 
     def read(self, endpoint: ModelEndpoint, task: Task, trajectory: Trajectory, order: Order):
         """One reading of one episode in one order, with retries on invalid output.

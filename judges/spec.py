@@ -1,7 +1,9 @@
 """Judge specifications on the command line, and the scorers they stand for.
 
 `checkpoint` is the deterministic judge; `rubric:NAME[,NAME...]` is the rubric judge with one
-or more named model endpoints (see `harnesses.models`). The specification, normalised, is also
+or more named model endpoints (see `harnesses.models`); `rubric+matchers:NAME[,...]` is the
+same judge shown the checkpoint judge's matchers too (hidden by default, so that agreement
+between the two judges means something). The specification, normalised, is also
 the key under which judgments are stored, so two configurations never share a file.
 """
 
@@ -24,18 +26,22 @@ if TYPE_CHECKING:
 Scorer = Callable[[Trajectory], Judgment]
 
 
+RUBRIC_KINDS = ("rubric", "rubric+matchers")
+
+
 class JudgeSpecError(ValueError):
     pass
 
 
 def parse_judge(spec: str) -> tuple[str, list[str]]:
-    """`rubric:x,y` -> ("rubric", ["x", "y"]); `checkpoint` -> ("checkpoint", [])."""
+    """`rubric:x,y` -> ("rubric", ["x", "y"]); `checkpoint` -> ("checkpoint", []);
+    `rubric+matchers:x` -> ("rubric+matchers", ["x"])."""
     kind, _, rest = spec.strip().partition(":")
     if kind == "checkpoint" and not rest:
         return "checkpoint", []
     if kind == "imported" and rest.strip():  # judgments made elsewhere, read in (judge import)
         return "imported", [rest.strip()]
-    if kind == "rubric":
+    if kind in RUBRIC_KINDS:
         names = [n.strip() for n in rest.split(",") if n.strip()]
         if not names:
             raise JudgeSpecError(
@@ -43,9 +49,10 @@ def parse_judge(spec: str) -> tuple[str, list[str]]:
             )
         if len(set(names)) != len(names):
             raise JudgeSpecError(f"--judge {spec!r}: an endpoint is named twice")
-        return "rubric", names
+        return kind, names
     raise JudgeSpecError(
-        f"--judge {spec!r}: expected 'checkpoint', 'rubric:<endpoint>[,<endpoint>...]' or "
+        f"--judge {spec!r}: expected 'checkpoint', 'rubric:<endpoint>[,<endpoint>...]', "
+        "'rubric+matchers:<endpoint>[,...]' (the rubric judge shown the matchers) or "
         "'imported:<name>'"
     )
 
@@ -151,8 +158,12 @@ def _scorer(
 ) -> Scorer:
     if kind == "checkpoint":
         return checkpoint_scorer(tasks)
-    from judges.rubric import RubricJudge
+    from judges.rubric import RubricJudge, RubricOptions
 
+    options = options or RubricOptions()
+    if kind == "rubric+matchers":
+        prompt = options.prompt.model_copy(update={"show_matchers": True})
+        options = options.model_copy(update={"prompt": prompt})
     judge = RubricJudge(endpoints, options)
     by_id = {t.id: t for t in tasks}
 

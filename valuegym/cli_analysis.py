@@ -59,7 +59,9 @@ judge_app = typer.Typer(
 JudgeOption = Annotated[
     str,
     typer.Option(
-        "--judge", help="'checkpoint' or 'rubric:<endpoint>[,<endpoint>...]' (named endpoints)."
+        "--judge",
+        help="'checkpoint' or 'rubric:<endpoint>[,<endpoint>...]' (named endpoints); "
+        "'rubric+matchers:...' also shows the rubric judge the checkpoint matchers.",
     ),
 ]
 EndpointsOption = Annotated[

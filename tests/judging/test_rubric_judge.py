@@ -126,6 +126,7 @@ def test_an_ensemble_reads_both_orders_per_judge_and_reports_agreement(
 def test_judge_specs():
     assert parse_judge("rubric: x, y") == ("rubric", ["x", "y"])
     assert judge_key("rubric:x,y") == "rubric:x,y" and judge_key("checkpoint") == "checkpoint"
+    assert parse_judge("rubric+matchers:x") == ("rubric+matchers", ["x"])
     for bad in ("rubric:", "rubric:x,x", "llm:x", "checkpoint:x"):
         with pytest.raises(JudgeSpecError):
             parse_judge(bad)

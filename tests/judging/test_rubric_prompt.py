@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harnesses.models import resolve_endpoint
 from judges.probes import replay_calls
 from judges.rubric import RubricJudge, RubricOptions
 from judges.rubric_prompt import PromptOptions, blocks, render_prompt, trim_state
+from judges.spec import judge_key, make_scorer
 
 
 def test_the_judge_sees_what_the_agent_left_behind(example_task, golden_trajectories):
@@ -71,3 +74,19 @@ def test_a_scripted_judge_sees_an_undone_action_as_no_support(
     judge = RubricJudge([resolve_endpoint("scripted-judge", judge_endpoints)])
     assert judge(task, trajectory).scores["a"] == 10.0
     assert judge(task, undone).scores["a"] < 5.0
+
+
+@pytest.mark.parametrize("spec", ["rubric:scripted-judge", "rubric+matchers:scripted-judge"])
+def test_the_judge_spec_says_whether_the_matchers_are_shown(
+    spec, judge_endpoints, golden_trajectories, bundled_tasks
+):
+    trajectory = golden_trajectories["golden-a"][0]
+    score = make_scorer(spec, bundled_tasks, judge_endpoints)
+    verdict = score(trajectory)
+    assert verdict.judge == judge_key(spec) == spec  # stored apart from the other judge's
+    shown = "matchers" in spec
+    for reading in verdict.passes:
+        for block in ("checkpoints-value-1", "checkpoints-value-2"):
+            checkpoints = json.loads(blocks(reading.prompt[1]["content"])[block])
+            assert any("calls" in c or "state" in c for c in checkpoints) is shown
+    assert verdict.scores["a"] == 10.0
