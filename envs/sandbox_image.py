@@ -197,13 +197,21 @@ def make_base(client: docker.DockerClient, suite: str, mirror: str, log: Log) ->
     tag = f"valuegym-base:{suite}"
     if _image_exists(client, tag):
         return tag
+    official = f"python:{host_python()}-slim"
     if shutil.which("debootstrap") is None:
         raise ImageError(
-            "no base image is available and debootstrap is not installed: "
-            "`apt-get install debootstrap`, or pass --base IMAGE"
+            f"no base image is available ({official} cannot be pulled and {tag} does not "
+            "exist) and debootstrap is not installed to make one. Run one of: "
+            f"`sudo apt-get install debootstrap && sudo valuegym sandbox build` (makes {tag} "
+            f"once, offline after that); `docker pull {official}` where a registry is "
+            "reachable, then `valuegym sandbox build`; or `valuegym sandbox build --base IMAGE` "
+            f"with a local image that has Python {host_python()}"
         )
     if os.geteuid() != 0:
-        raise ImageError("making a base image with debootstrap needs root (or pass --base IMAGE)")
+        raise ImageError(
+            f"making the base image {tag} with debootstrap needs root: run "
+            "`sudo valuegym sandbox build` once, or pass --base IMAGE"
+        )
     log(f"making {tag} with debootstrap from {mirror} (once; later builds reuse it)")
     with tempfile.TemporaryDirectory(prefix="valuegym-base-") as tmp:
         root = Path(tmp) / "root"

@@ -296,3 +296,25 @@ def test_an_endpoint_entry_that_is_a_string_is_a_message(tmp_path, cli):
     assert "endpoints.local: expected a mapping (base_url, model, ...), got str" in " ".join(
         result.output.split()
     )
+
+
+def test_no_base_image_and_no_debootstrap_says_what_to_run(monkeypatch, cli):
+    """Docker without a base image or debootstrap: `sandbox build` (and so the docker tests'
+    fixture) names the commands that get an image, instead of an ImageError traceback."""
+    import envs.sandbox_image as sandbox_image
+    from envs.docker_sandbox import docker_client
+
+    try:
+        client = docker_client()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"Docker is not available: {exc}")
+    monkeypatch.setattr(sandbox_image.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sandbox_image, "_try_pull", lambda client, image, log: False)
+    with pytest.raises(sandbox_image.ImageError) as caught:
+        sandbox_image.resolve_base(client, None, "no-such-suite", "http://mirror", print)
+    message = str(caught.value)
+    assert "sudo apt-get install debootstrap && sudo valuegym sandbox build" in message
+    assert "valuegym sandbox build --base IMAGE" in message
+    result = run_cli(cli, "sandbox", "build", "--suite", "no-such-suite")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "sudo apt-get install debootstrap" in " ".join(result.output.split())
