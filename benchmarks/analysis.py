@@ -34,6 +34,9 @@ from trajectories.journal import JOURNAL, ensure_index
 from valuegym.runner import RunConfig, create_run, execute_run, run_trajectories
 from valuegym.tasks import load_tasks, resolve_task_paths
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import ProcessWatch  # benchmarks/ is not a package: its own folder
+
 
 def template(root: Path) -> tuple[list[dict], list[dict], list[dict]]:
     """Tasks, trajectories and checkpoint judgments of a golden-a run of the bundled suite."""
@@ -117,11 +120,13 @@ def measure(command: list[str]) -> tuple[float, float, float]:
     """
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    watch = ProcessWatch(process.pid, every_s=0.05)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
+    watch.stop()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, watch.peak_kb / 1024
 
 
 def main() -> None:

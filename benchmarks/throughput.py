@@ -42,8 +42,10 @@ from envs.task import Task, load_task
 from harnesses.models import save_endpoint
 from harnesses.scripted.server import scripted_endpoint
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import ProcessWatch  # benchmarks/ is not a package: its own folder
+
 HERE = Path(__file__).resolve().parent
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def release_generator():
@@ -53,40 +55,6 @@ def release_generator():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.generate
-
-
-class ProcessWatch:
-    """Peak RSS (VmHWM) and CPU seconds of one live process, sampled until it exits."""
-
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
-        self.pid = pid
-        self.peak_kb = 0
-        self.cpu_s = 0.0
-        self._every = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def sample(self) -> None:
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except OSError:
-            return
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-        fields = stat.rsplit(")", 1)[1].split()
-        self.cpu_s = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            self.sample()
-
-    def stop(self) -> None:
-        self.sample()
-        self._stop.set()
-        self._thread.join()
 
 
 def free_port() -> int:
