@@ -64,6 +64,20 @@ def _ray() -> Any:
     return ray
 
 
+def _reachable(address: str) -> None:
+    """Fail at once when nothing listens at a host:port (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", or a scheme Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ExecutorError(
+            f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
+            "start one with `ray start --head` (README: Running on a Ray cluster)"
+        ) from None
+
+
 class NodeHost:
     """The actor on one node: builds the worker there and runs items in its threads."""
 
@@ -123,6 +137,7 @@ class RayExecutor:
         self._owns_connection = not self._ray.is_initialized()
         if self._owns_connection:
             target = address or os.environ.get("RAY_ADDRESS") or "auto"
+            _reachable(target)
             try:
                 self._ray.init(
                     address=target,
