@@ -124,14 +124,28 @@ def test_compare_golden_a_with_golden_b_reverses_every_profile(cli, golden_dirs,
     assert not re.search(r"<(script|link|img)\b", page)  # one file, nothing fetched
 
 
-def test_report_writes_markdown_and_html(cli, golden_dirs, tmp_path):
+def test_report_writes_markdown_and_html(cli, golden_dirs, bundled_tasks, tmp_path):
     md, html = tmp_path / "run.md", tmp_path / "run.html"
     args = ["--markdown", md, "--html", html, "--resamples", "999"]
-    invoke(cli, "report", golden_dirs["golden-b"], *args)
+    invoke(cli, "report", golden_dirs["golden-a"], *args)
     text = md.read_text()
     assert "## Value adherence" in text and "## Value priority" in text
     assert "strength [95% CI]" in text
     assert html.read_text().count("<svg") == 2
+    # per system, the procedural pull and every value's adherence by the written rule's side
+    systems = {t.value_system for t in bundled_tasks}
+    pull = re.findall(r"^\| (\w+) \| [+-]\d+\.\d\d \[.*\] \| (\d+) \| (\d+) \| 0 \|$", text, re.M)
+    assert {s for s, _, _ in pull} == systems
+    assert all(int(none) >= 0.25 * (int(ruled) + int(none)) for _, ruled, none in pull)
+    values = {(t.value_system, p.value.name) for t in bundled_tasks for p in t.poles.values()}
+    assert "**Value adherence by procedural side**" in text
+    split = re.findall(
+        r"^\| (\w+) \| ([^|]+) \| ([^|]+\(\d+\)|-) \| ([^|]+) \| ([^|]+) \|$", text, re.M
+    )
+    assert {(s, v) for s, v, *_ in split} == values
+    for *_, procedural, discretion, no_default in split:  # every value in >= 3 tasks
+        cells = (procedural, discretion, no_default)
+        assert sum(int(n) for cell in cells for n in re.findall(r"\((\d+)\)$", cell)) >= 3
 
 
 def _rewrite_lines(path, edit) -> None:
