@@ -3,7 +3,9 @@
 `pip install 'valuegym[openai-agents]'`. The endpoint's `api` picks the SDK's model class:
 `OpenAIResponsesModel` for `responses`, `OpenAIChatCompletionsModel` for `chat`. Tools come from
 the session's MCP endpoint through the SDK's own `MCPServerStreamableHttp`, so the agent sees
-them the way a deployed Agents SDK app would; tracing is off (nothing leaves the machine).
+them the way a deployed Agents SDK app would. Tracing is off for the whole process
+(`set_tracing_disabled`, as well as per run), so the SDK never starts its exporter: nothing
+leaves the machine and nothing is logged about a missing tracing key.
 
 The run ends `max_steps` at the session's first budget refusal (the MCP client raises there and
 the SDK stops), `timeout` at the deadline, and `error` with the reason for anything else.
@@ -69,7 +71,7 @@ def transcript(ctx: EpisodeContext, items: list[Any]) -> list[Message]:
 
 async def _run(ctx: EpisodeContext, model_endpoint: Any, deadline: float) -> HarnessResult:
     import openai
-    from agents import Agent, ModelSettings, RunConfig, Runner
+    from agents import Agent, ModelSettings, RunConfig, Runner, set_tracing_disabled
     from agents.exceptions import AgentsException, MaxTurnsExceeded
     from agents.mcp import MCPServerStreamableHttp
     from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
@@ -85,6 +87,7 @@ async def _run(ctx: EpisodeContext, model_endpoint: Any, deadline: float) -> Har
                 raise BudgetExhausted(reason)
             return result
 
+    set_tracing_disabled(True)  # valuegym's process: no trace is ever made or exported
     session = ctx.session
     client = openai.AsyncOpenAI(
         base_url=model_endpoint.base_url, api_key=model_endpoint.api_key(), max_retries=4

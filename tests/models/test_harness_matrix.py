@@ -143,3 +143,32 @@ def test_compare_shows_no_harness_pull_under_one_scripted_policy(
     assert "Harness pull" in table and "Tasks whose tool logs differ" not in table
     rows = [line for line in table.splitlines() if "-process-host-a -> " in line]
     assert rows and all("| 3/3 |" in row for row in rows)
+
+
+def test_openai_agents_makes_no_trace(scripted, process_sandbox, example_task, monkeypatch):
+    from agents import add_trace_processor
+    from agents.tracing import TracingProcessor
+
+    class Seen(TracingProcessor):
+        def __init__(self):
+            self.events = []
+
+        def on_trace_start(self, trace):
+            self.events.append(trace)
+
+        on_trace_end = on_span_start = on_span_end = on_trace_start
+
+        def shutdown(self):
+            pass
+
+        def force_flush(self):
+            pass
+
+    seen = Seen()
+    add_trace_processor(seen)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-a-key")  # with a key, traces would be sent
+    for api in ("chat", "responses"):
+        model = scripted.endpoint("golden-a", api)
+        cell = run_cell("openai-agents", model, [example_task], process_sandbox, "a")
+        assert cell.problems == {}
+    assert seen.events == []
