@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     confinement.die_with_parent()
     confinement.not_dumpable()
     confinement.available()  # import the seccomp bindings once, before forking
+    # valuegym's own release adapter (not release code, which workers import once confined):
+    # imported once here rather than once per session
+    import envs.agent_valuebench.adapter  # noqa: F401
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator decides when we stop
     extra: dict[str, type[ToolEnv]] = {}
     try:
