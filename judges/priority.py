@@ -43,6 +43,7 @@ from judges.table import SystemTable, system_tables
 
 STRENGTH_TEST = "jackknife t test of strength 0"
 MAX_STEP = 4.0  # log-odds: far from the optimum a full Newton step overshoots
+SHORT_STEP = 1e-3  # log-odds: Newton steps shorter than this are taken without a line search
 
 
 def virtual_games(played: np.ndarray, prior: float) -> np.ndarray:
@@ -107,15 +108,21 @@ def fit_batch(
         step[~played[active]] = 0
         # no step moves a strength by more than MAX_STEP log-odds
         step *= np.minimum(1.0, MAX_STEP / np.maximum(np.abs(step).max(1), 1e-300))[:, None]
-        # total[i, j] counts i's wins over j: the likelihood of the fit is over `total`
-        before = _log_likelihood(x, total[active])
+        # total[i, j] counts i's wins over j: the likelihood of the fit is over `total`.
+        # Only long steps are checked: the log-likelihood is concave, and a step this short
+        # from a point this close is inside the region where the full step always gains
+        # (checking it costs more than the rest of the iteration)
         scale = np.ones(len(active))
-        for _ in range(40):
-            after = _log_likelihood(x + scale[:, None] * step, total[active])
-            worse = after < before - 1e-12 * np.abs(before)
-            if not worse.any():
-                break
-            scale[worse] /= 2
+        checked = np.flatnonzero(np.abs(step).max(1) > SHORT_STEP)
+        if checked.size:
+            x_c, step_c, total_c = x[checked], step[checked], total[active[checked]]
+            before = _log_likelihood(x_c, total_c)
+            for _ in range(40):
+                after = _log_likelihood(x_c + scale[checked, None] * step_c, total_c)
+                worse = after < before - 1e-12 * np.abs(before)
+                if not worse.any():
+                    break
+                scale[checked[worse]] /= 2
         s[active] = x + scale[:, None] * step
         moving = np.abs(step).max(1) >= tol  # the full Newton step: the distance left
         active = active[moving]
