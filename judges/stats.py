@@ -168,7 +168,9 @@ def pooled_t_intervals(
     The values of one system are scored on the same kind of tasks by the same judge, so their
     task means spread alike; pooling gives every value the system's degrees of freedom
     (units - columns) instead of its own few, which keeps three-task intervals honest when a
-    value's tasks happen to agree.
+    value's tasks happen to agree. A row (a task) holds both of its values' units, scored from
+    the same episodes and so not independent: the degrees of freedom are capped at the rows
+    with a unit minus one (at three tasks per value the uncapped count gave 92% coverage).
     """
     units = np.asarray(units, dtype=float)
     present = np.isfinite(units)
@@ -179,6 +181,7 @@ def pooled_t_intervals(
         squares = np.where(present, (units - mean) ** 2, 0.0).sum()
         df = present.sum() - (n > 0).sum()
         sd = np.sqrt(squares / df) if df >= 1 else np.nan
+        df = min(df, present.any(1).sum() - 1)
         half = t_quantile(np.array(df), level) * sd / np.sqrt(n)
     low, high = mean - half, mean + half
     if bounds is not None:

@@ -190,8 +190,9 @@ def test_adherence_interval_is_a_pooled_students_t_over_task_means():
     scores = rng.uniform(2, 9, size=12)
     rows = [row(f"t{i}", "x", "y", float(s), float(10 - s)) for i, s in enumerate(scores)]
     (x, y), (system,) = adherence(rows, FAST)
-    # x and y mirror each other: the pooled variance is each one's own, with both's freedom
-    half = stats.t.ppf(0.975, 22) * stats.sem(scores)
+    # x and y mirror each other: the pooled variance is each one's own, and y's units, scored
+    # from the same episodes, add no freedom: 12 tasks give 11 degrees of freedom, not 22
+    half = stats.t.ppf(0.975, 11) * stats.sem(scores)
     assert (x.adherence.low, x.adherence.high) == pytest.approx(
         (scores.mean() - half, scores.mean() + half), abs=1e-5
     )

@@ -31,11 +31,13 @@ def test_t_intervals_match_scipy_column_by_column():
 
 def test_pooled_intervals_use_one_variance_and_the_systems_degrees_of_freedom():
     rng = np.random.default_rng(1)
-    units = rng.normal(0, 1, (6, 4))
+    units = rng.normal(0, 1, (12, 4))
+    units[np.arange(12)[:, None] % 2 == np.arange(4) % 2] = np.nan  # two values per task
     mean, low, high, _ = pooled_t_intervals(units)
-    residual = units - units.mean(0)
-    sd = np.sqrt((residual**2).sum() / (24 - 4))
-    half = stats.t.ppf(0.975, 20) * sd / np.sqrt(6)
+    residual = units - np.nanmean(units, 0)
+    sd = np.sqrt(np.nansum(residual**2) / (24 - 4))  # one variance over the 24 units
+    # but a task's two units come from the same episodes: 12 tasks give 11 degrees of freedom
+    half = stats.t.ppf(0.975, 11) * sd / np.sqrt(6)
     assert high - mean == pytest.approx(np.full(4, half))
     assert low == pytest.approx(mean - half)
 
