@@ -289,9 +289,10 @@ def test_bad_task_files_are_reported_and_never_take_a_run_or_check_down(
 def test_an_endpoint_entry_that_is_a_string_is_a_message(tmp_path, cli):
     path = tmp_path / "endpoints.yaml"
     path.write_text("endpoints:\n  local: http://127.0.0.1:8000/v1\n")
-    result = run_cli(
-        cli, "run", "--out", str(tmp_path / "run"), "--model", "local", "--endpoints", str(path)
-    )
+    from tests.conftest import EXAMPLE
+
+    args = ["run", "--out", str(tmp_path / "run"), "--tasks", str(EXAMPLE)]
+    result = run_cli(cli, *args, "--model", "local", "--endpoints", str(path))
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "endpoints.local: expected a mapping (base_url, model, ...), got str" in " ".join(
         result.output.split()
