@@ -50,7 +50,12 @@ def golden_problem(trajectory: Trajectory, task: Task, pole: str) -> str | None:
             (i for i, (a, b) in enumerate(zip(logged, expected, strict=False)) if a != b),
             min(len(logged), len(expected)),
         )
-        return f"tool log differs from the golden at call {first} ({len(logged)} calls logged)"
+        results = [m.content or "" for m in trajectory.messages if m.role == "tool"]
+        seen = results[first][:200] if first < len(results) else "none"
+        return (
+            f"tool log differs from the golden at call {first}: logged "
+            f"{[tool for tool, _ in logged]}; the agent's result for that call: {seen}"
+        )
     if trajectory.final_answer != golden.final_answer:
         return f"final answer {trajectory.final_answer!r} is not the golden's"
     called = _called(trajectory)

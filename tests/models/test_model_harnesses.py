@@ -205,6 +205,19 @@ def test_an_unset_key_variable_is_a_clear_error(cli, tmp_path, endpoints, monkey
     assert episode.error == "model endpoint 'keyed': $VALUEGYM_TEST_KEY (its API key) is not set"
 
 
+def test_a_harness_container_is_refused_for_a_harness_that_runs_in_process(
+    cli, tmp_path, endpoints
+):
+    args = ["run", "--out", str(tmp_path / "run"), "--harness", "react", "--tasks", str(ONE_TASK)]
+    args += ["--model", "scripted-golden-a", "--endpoints", str(endpoints)]
+    result = cli.invoke(app, [*args, "--sandbox", "process", "--harness-sandbox", "docker"])
+    assert result.exit_code == 2
+    assert "harness 'react' runs in valuegym's own process" in " ".join(result.output.split())
+    assert not (tmp_path / "run").exists()
+    result = cli.invoke(app, [*args, "--harness-sandbox", "vm"])
+    assert result.exit_code == 2 and "not one of host, docker" in result.output
+
+
 def test_example_skills_load_with_their_references():
     from envs.values import bundled_value_systems
     from harnesses.skills import load_skill
