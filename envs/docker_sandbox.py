@@ -93,10 +93,7 @@ def _hardening(options: SandboxOptions) -> dict[str, Any]:
         "memswap_limit": options.memory,
         "pids_limit": options.pids_limit,
         "nano_cpus": int(options.cpus * 1e9) if options.cpus else None,
-        # No init process: docker's would be PID 1, dumpable and unconfined, and environment
-        # code (same uid) could write into its memory through /proc/1/mem. The server is PID 1
-        # itself (non-dumpable; it handles SIGTERM; its fork server reaps the workers).
-        "init": False,
+        "init": True,
     }
 
 
@@ -180,7 +177,11 @@ class SandboxContainer:
                     OWNER_LABEL: owner_label(),
                     RUNTIME_LABEL: str(self.socket_dir),
                 },
-                **_hardening(options),
+                # No init process: docker's would be PID 1, dumpable and unconfined, and
+                # environment code (same uid) could write into its memory through /proc/1/mem.
+                # The server is PID 1 itself (non-dumpable, handles SIGTERM; its fork server
+                # reaps the workers).
+                **{**_hardening(options), "init": False},
             )
         except BaseException:
             listener.close()
@@ -211,14 +212,16 @@ class SandboxContainer:
 
     def _hand_over(self, handoff: socket.socket, listener: socket.socket, deadline: float) -> None:
         """Wait for the server to connect to the hand-over socket and send it `listener`."""
+        wait = 0.05
         while True:
-            handoff.settimeout(0.05)
+            handoff.settimeout(wait)
             try:
                 conn, _ = handoff.accept()
                 break
             except TimeoutError:
                 if not self.alive() or time.monotonic() > deadline:
                     self._failed_to_start()
+            wait = min(wait * 2, 0.5)  # each liveness check is a Docker API call
         with conn:
             conn.settimeout(5)
             socket.send_fds(conn, [b"listen"], [listener.fileno()])

@@ -119,6 +119,7 @@ def test_the_relay_never_follows_a_swapped_socket_path(tmp_path: Path) -> None:
     sandbox_path, docker_path = tmp_path / "server.sock", tmp_path / "docker.sock"
     sandbox, docker_api = _answering(sandbox_path, b"sandbox"), _answering(docker_path, b"docker")
     relay = UnixRelay(str(sandbox_path))
+    identity = socket_identity(sandbox_path)
     try:
         with httpx2.Client(trust_env=False, timeout=5) as http:
             assert http.get(f"{relay.url}/version").text == "sandbox"
@@ -131,7 +132,7 @@ def test_the_relay_never_follows_a_swapped_socket_path(tmp_path: Path) -> None:
         sandbox_path.unlink()
         other = _answering(sandbox_path, b"impostor")  # a new socket at the same path
         with pytest.raises(NotOurSocket):
-            connect_unix_checked(sandbox_path, relay._identity)
+            connect_unix_checked(sandbox_path, identity)
         other.close()
         sandbox_path.unlink()
         sandbox_path.write_text("not a socket")

@@ -152,6 +152,7 @@ def test_sandbox_containers_are_confined(docker_image: str) -> None:
         "no host path is writable"
     )
     assert host["ShmSize"] == 16 * 2**20
+    assert not host.get("Init"), "no init process: the server is PID 1"
 
 
 def test_prune_removes_containers_whose_orchestrator_died(docker_image: str) -> None:
