@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harnesses.models import load_endpoints
+from harnesses.models import EndpointError, load_endpoints
 from valuegym.executors import LocalExecutor
 from valuegym.ray_cluster import LocalRayCluster, WorkerSpec
 from valuegym.ray_executor import RayExecutor
@@ -63,11 +63,14 @@ def scripted_server(endpoints: Path, name: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.poll() is None:
         with socket.socket() as probe:
             up = probe.connect_ex(("127.0.0.1", port)) == 0
-        if up and endpoints.exists() and name in load_endpoints(endpoints):
-            return server
+        try:
+            if up and endpoints.exists() and name in load_endpoints(endpoints):
+                return server
+        except EndpointError:
+            pass  # the file is being written
         time.sleep(0.5)
     server.kill()
     raise SystemExit("the scripted server did not start")
@@ -114,11 +117,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="vg-executors-"))
     endpoints_file = root / "endpoints.yaml"
     server = scripted_server(endpoints_file, f"scripted-{args.policy}")
-    model = load_endpoints(endpoints_file)[f"scripted-{args.policy}"]
     workers = [WorkerSpec(num_cpus=1) for _ in range(args.workers)]
     print(f"{episodes} episodes per run (react, scripted {args.policy}, process sandbox)")
     print(f"starting a Ray cluster: head + {args.workers} worker node(s), 1 CPU each ...")
     try:
+        model = load_endpoints(endpoints_file)[f"scripted-{args.policy}"]
         cluster_started = time.perf_counter()
         with LocalRayCluster(head_cpus=1, workers=workers) as cluster:
             print(f"cluster up in {time.perf_counter() - cluster_started:.1f} s")
