@@ -46,6 +46,9 @@ QUIET = {
     "DISABLE_AUTOUPDATER": "1",
     "DISABLE_TELEMETRY": "1",
     "DISABLE_ERROR_REPORTING": "1",
+    # Print mode connects MCP servers in the background by default, so on a loaded machine the
+    # first model request could go out before the session's tools are offered; wait for them.
+    "MCP_CONNECTION_NONBLOCKING": "0",
 }
 BOX_CLI = "/opt/valuegym/bin/claude"
 
