@@ -44,4 +44,4 @@ def test_undoing_ones_own_action_satisfies_neither_pole(verdicts, pole):
 
 
 def test_the_suite_is_not_empty(verdicts):
-    assert len(verdicts) >= 24
+    assert len(verdicts) >= 48  # the bundled suite (52 tasks), every task probed
