@@ -164,6 +164,10 @@ def read_episode_heads(run_dir: Path) -> tuple[list[int], list[EpisodeHead]]:
         ]
         return [r[-1] for r in rows], heads
     found = read_heads(run_dir / JOURNAL, EpisodeHead)
+    # an episode rerun after an error has several records: its latest is the episode's
+    latest = {(h.task_id, h.sample): (o, h) for o, h in found}
+    if len(latest) < len(found):
+        found = sorted(latest.values(), key=lambda pair: pair[0])
     return [o for o, _ in found], [h for _, h in found]
 
 
@@ -283,12 +287,9 @@ def load_scored_run(run_dir: Path, judge: str = CHECKPOINT) -> ScoredRun:
     Raises `valuegym.runner.NoRun` for a folder without a run and `MissingJudgments` when a
     non-checkpoint judge has not scored the run yet.
     """
-    from valuegym.runner import NoRun, RunConfig
+    from valuegym.runner import read_config
 
-    config_path = run_dir / RUN_CONFIG
-    if not config_path.exists():
-        raise NoRun(f"{run_dir} holds no run (no {RUN_CONFIG})")
-    config = RunConfig.model_validate_json(config_path.read_text(encoding="utf-8"))
+    config = read_config(run_dir)
     offsets, heads = read_episode_heads(run_dir)
     judgments = read_judgments(run_dir, judge)
     run = ScoredRun(run_dir, config, heads, read_task_heads(run_dir), judgments, judge, offsets)

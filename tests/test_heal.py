@@ -84,6 +84,14 @@ def test_retry_errors_reruns_only_errors_and_keeps_their_history(tmp_path, bundl
     assert all(j.outcome == "scored" for j in stored.values()), stored
     assert {j.record for j in judged.values()} == {t.started_at for t in latest}
 
+    # reports count each episode once, from the index or (when it is stale) the journal
+    from judges.runs import load_scored_run, read_episode_heads
+
+    assert len(load_scored_run(run_dir).heads) == 6
+    (run_dir / INDEX).unlink()
+    _, heads = read_episode_heads(run_dir)
+    assert len(heads) == 6 and {h.status for h in heads} == {"finished"}
+
     # a finished episode is never recorded twice, even with retry_errors
     with Journal(run_dir) as journal:
         assert not journal.append(latest[0], replace=True)
@@ -319,3 +327,18 @@ def test_no_base_image_and_no_debootstrap_says_what_to_run(monkeypatch, cli):
     result = run_cli(cli, "sandbox", "build", "--suite", "no-such-suite")
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "sudo apt-get install debootstrap" in " ".join(result.output.split())
+
+
+def test_reading_commands_report_damaged_runs_as_messages(tmp_path, cli, bundled_tasks):
+    run_dir = new_run(tmp_path, bundled_tasks[:2])
+    execute_run(run_dir, golden_a)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + b"not a record\n" + b"".join(lines[1:]))
+    result = run_cli(cli, "judge", str(run_dir), "--judge", "checkpoint")
+    assert result.exit_code != 0
+    assert "line 2 (byte" in result.output and "Traceback" not in result.output
+    journal.write_bytes(b"".join(lines))
+    (run_dir / "run.json").write_text('{"run_id": "x", "harn')
+    result = run_cli(cli, "report", str(run_dir))
+    assert result.exit_code != 0 and "run.json: not valid JSON" in result.output

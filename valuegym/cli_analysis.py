@@ -133,7 +133,7 @@ def score(
     from judges.spec import JudgeSpecError, judge_key, judge_worker
     from judges.store import judge_run, judgment_path
     from valuegym.executors import ExecutorError
-    from valuegym.runner import NoRun, load_run, run_trajectories
+    from valuegym.runner import RUN_FAULTS, NoRun, load_run, run_trajectories
 
     where = ExecutorChoice(executor, ray_address, ray_resource)
     if problem := where.problem():
@@ -141,7 +141,7 @@ def score(
     try:
         key = judge_key(judge)
         _, tasks = load_run(run_dir)
-    except (JudgeSpecError, NoRun) as exc:
+    except (JudgeSpecError, NoRun, *RUN_FAULTS) as exc:
         _fail(str(exc))
     if where.kind == "local":
         scorer, factory, pool = _scorer(judge, tasks, endpoints), None, None
@@ -151,7 +151,10 @@ def score(
         except (JudgeSpecError, EndpointError) as exc:
             _fail(str(exc))
         pool = where.open(concurrency, _fail)
-    trajectories = run_trajectories(run_dir)
+    try:
+        trajectories = run_trajectories(run_dir)
+    except RUN_FAULTS as exc:
+        _fail(str(exc))
     try:
         judged = judge_run(
             run_dir, key, trajectories, scorer, concurrency, executor=pool, make_worker=factory
@@ -196,14 +199,14 @@ def import_judgments(
     from judges.spec import JudgeSpecError, judge_key
     from judges.store import judge_run
     from trajectories.exports.agent_valuebench import case_stem
-    from valuegym.runner import NoRun
+    from valuegym.runner import RUN_FAULTS, NoRun
 
     if fmt != "agent-valuebench":
         _fail(f"--format: {fmt!r} is not a judgment format valuegym reads (agent-valuebench)")
     try:
         run = load_scored_run(run_dir)
         reference = load_scored_run(run_dir, judge_key(against))
-    except (NoRun, MissingJudgments, JudgeSpecError) as exc:
+    except (NoRun, MissingJudgments, JudgeSpecError, *RUN_FAULTS) as exc:
         _fail(str(exc))
     files = {p.name.removesuffix("_result.json"): p for p in results.rglob("*_result.json")}
     tasks = {t.id: t for t in run.tasks}
@@ -428,11 +431,11 @@ def report(
     from judges.runs import MissingJudgments, load_scored_run
     from judges.spec import JudgeSpecError, judge_key
     from valuegym.render import only_systems, print_report
-    from valuegym.runner import NoRun
+    from valuegym.runner import RUN_FAULTS, NoRun
 
     try:
         run = load_scored_run(run_dir, judge_key(judge))
-    except (NoRun, MissingJudgments, JudgeSpecError) as exc:
+    except (NoRun, MissingJudgments, JudgeSpecError, *RUN_FAULTS) as exc:
         _fail(str(exc))
     known = {h.value_system for h in run.heads}
     unknown = sorted(set(system or ()) - known)
@@ -475,14 +478,14 @@ def compare(
     from judges.document import to_html, to_markdown
     from judges.runs import MissingJudgments, load_scored_run, run_labels
     from judges.spec import JudgeSpecError, judge_key
-    from valuegym.runner import NoRun
+    from valuegym.runner import RUN_FAULTS, NoRun
 
     if len(runs) < 2:
         _fail("compare needs at least two run folders")
     try:
         key = judge_key(judge)
         loaded = [load_scored_run(path, key) for path in runs]
-    except (NoRun, MissingJudgments, JudgeSpecError) as exc:
+    except (NoRun, MissingJudgments, JudgeSpecError, *RUN_FAULTS) as exc:
         _fail(str(exc))
     labels = run_labels(runs)
     pairs = [(run.info(label), run.rows) for run, label in zip(loaded, labels, strict=True)]

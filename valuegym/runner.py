@@ -154,20 +154,36 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where or '(top level)'}: {first['msg']}"
 
 
+def _read_config(path: Path) -> tuple[RunConfig, bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return RunConfig.model_validate_json(raw), raw
+    except ValidationError as exc:
+        raise RunFileError(f"{path}: {_first_error(exc)}") from None
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """A run's `run.json` for readers (reports, the viewer): `NoRun`, or `RunFileError` naming
+    the file and field, never a traceback. Resuming uses `load_run`, which also checks it."""
+    path = run_dir / RUN_CONFIG
+    if not path.exists():
+        raise NoRun(f"{run_dir} holds no run (no {RUN_CONFIG})")
+    return _read_config(path)[0]
+
+
 def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
     """The run's configuration and task snapshot, checked; `RunFileError` names what is wrong."""
     config_path, tasks_path = run_dir / RUN_CONFIG, run_dir / TASKS_SNAPSHOT
     if not config_path.exists():
         raise NoRun(f"{run_dir} holds no run (no {RUN_CONFIG})")
+    config, raw = _read_config(config_path)
     try:
-        raw = config_path.read_bytes()
         snapshot = tasks_path.read_bytes()
     except OSError as exc:
-        raise RunFileError(f"{exc.filename}: cannot read: {exc.strerror}") from None
-    try:
-        config = RunConfig.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RunFileError(f"{config_path}: {_first_error(exc)}") from None
+        raise RunFileError(f"{tasks_path}: cannot read: {exc.strerror}") from None
     if config.checksum is not None:
         data = json.loads(raw)
         data.pop("checksum", None)
