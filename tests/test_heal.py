@@ -140,7 +140,7 @@ def test_a_resume_of_an_edited_run_refuses(tmp_path, cli, bundled_tasks):
     assert "run.json: edited since the run was created" in result.output
     assert "golden-b" in result.output and "Traceback" not in result.output
     path.write_text(json.dumps(data))  # reformatted but unchanged: accepted
-    assert load_run(run_dir)[0].harness == "golden-a"
+    assert load_run(run_dir, verify=True)[0].harness == "golden-a"
     result = run_cli(cli, "run", "--out", str(run_dir), "--resume", "--harness", "react")
     assert result.exit_code == 2 and "was created with harness 'golden-a'" in result.output
 

@@ -349,7 +349,7 @@ def start_run(opts: RunOptions) -> None:
         _fail(f"--retry-errors: {opts.out} holds no run to retry (it needs --resume)")
     if exists:
         try:
-            config = load_run(opts.out)[0]
+            config = load_run(opts.out, verify=True)[0]
         except (*RUN_FAULTS, NoRun) as exc:
             _fail(str(exc))
         harness = config.harness

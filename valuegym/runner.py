@@ -174,8 +174,12 @@ def read_config(run_dir: Path) -> RunConfig:
     return _read_config(path)[0]
 
 
-def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
-    """The run's configuration and task snapshot, checked; `RunFileError` names what is wrong."""
+def load_run(run_dir: Path, verify: bool = False) -> tuple[RunConfig, list[Task]]:
+    """The run's configuration and task snapshot; `RunFileError` names what is wrong.
+
+    With `verify` (resuming: executing more episodes), files that no longer match the checksums
+    written when the run was created are refused; readers (reports, judges) take them as they
+    are."""
     config_path, tasks_path = run_dir / RUN_CONFIG, run_dir / TASKS_SNAPSHOT
     if not config_path.exists():
         raise NoRun(f"{run_dir} holds no run (no {RUN_CONFIG})")
@@ -184,7 +188,7 @@ def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
         snapshot = tasks_path.read_bytes()
     except OSError as exc:
         raise RunFileError(f"{tasks_path}: cannot read: {exc.strerror}") from None
-    if config.checksum is not None:
+    if verify and config.checksum is not None:
         data = json.loads(raw)
         data.pop("checksum", None)
         if _canonical_sha256(data) != config.checksum:
@@ -195,7 +199,7 @@ def load_run(run_dir: Path) -> tuple[RunConfig, list[Task]]:
                 "file, or start a new run in another --out folder"
             )
     digest = hashlib.sha256(snapshot).hexdigest()
-    if config.tasks_sha256 is not None and digest != config.tasks_sha256:
+    if verify and config.tasks_sha256 is not None and digest != config.tasks_sha256:
         raise RunFileError(
             f"{tasks_path}: changed since the run was created (its sha256 no longer matches "
             f"{RUN_CONFIG}'s tasks_sha256; truncated or edited?): restore it, or start a new run"
@@ -578,7 +582,7 @@ def execute_run(
     wherever they run, only this process writes the journal and index. A harness given by
     name is loaded where the episodes run; a `sandbox` given here is only usable locally.
     """
-    config, tasks = load_run(run_dir)
+    config, tasks = load_run(run_dir, verify=True)
     executor = executor or LocalExecutor(concurrency or config.concurrency)
     if sandbox is not None and not isinstance(executor, LocalExecutor):
         raise ValueError("a sandbox object can only be shared with the local executor")
