@@ -287,6 +287,9 @@ class WorkerSession:
         self.failure: str | None = None
         self.log: list[ToolLogEntry] = []
         self._log_bytes = 0
+        # held so the fork server outlives a sandbox object dropped while this session is open
+        # (its socket closing would make it kill every worker, this one included)
+        self._forks = forks
         self._sock, pid = forks.spawn()
         self._pid = _Pid(pid)
         body = {"op": "open", "task": task.model_dump(mode="json", by_alias=True), "seed": seed}
