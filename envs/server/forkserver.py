@@ -57,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     parent = socket.socket(fileno=args.fd)
-    confinement.die_with_parent()
+    # No parent-death signal here: it fires when the *thread* that started us ends, and the
+    # in-process sandbox starts its fork server from whichever episode thread comes first.
+    # The parent's death closes `parent`, and _serve returns on that EOF, killing every worker.
     confinement.not_dumpable()
     confinement.available()  # import the seccomp bindings once, before forking
     # valuegym's own release adapter (not release code, which workers import once confined):

@@ -257,10 +257,10 @@ class _Pid:
                 os.kill(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        if self._fd is not None:
+        fd, self._fd = self._fd, None  # taken first: a second close must not close a reused fd
+        if fd is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+                os.close(fd)
 
 
 class WorkerSession:
