@@ -348,6 +348,8 @@ class ToolEnv(gym.Env[str, dict[str, Any]]):
                 normalized = parsed.model_dump(mode="json")
                 result = self._execute(definition, parsed)
         changed = _canonical(self.state) != before
+        if not isinstance(arguments, dict):  # a refused or unknown tool sent a JSON non-object
+            arguments = {}
         self.__log.append(
             ToolLogEntry(
                 step=len(self.__log),

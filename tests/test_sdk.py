@@ -94,6 +94,10 @@ def test_step_accepts_json_text_and_reports_bad_json():
     assert info["result"].ok and '"value":2' in obs and reward == 0.0
     _, _, _, _, info = env.step({"tool": "bump", "arguments": "{not json"})
     assert info["result"].error_kind == "invalid_arguments"
+    # JSON that is not an object, to a tool that does not exist (as gymnasium's checker sends)
+    _, _, _, _, info = env.step({"tool": "nosuchtool", "arguments": "0"})
+    assert info["result"].error_kind == "unknown_tool"
+    assert env.tool_log[-1].arguments == {}
 
 
 def test_allow_list_refuses_logs_and_never_executes():
