@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import threading
 from dataclasses import dataclass
 
-from envs.relay import _pipe
+from envs.relay import ThreadedForwarder
 
 
 @dataclass(frozen=True)
@@ -41,46 +40,21 @@ async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamW
     return await asyncio.open_connection(address.host, address.port)
 
 
-class Relay:
+class Relay(ThreadedForwarder):
     """Accepts on `listen` and forwards each connection to `target`, on its own thread."""
 
     def __init__(self, listen: Address, target: Address, socket_mode: int = 0o600) -> None:
         self._target = target
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="valuegym-relay", daemon=True
-        )
-        self._thread.start()
         if isinstance(listen, UnixAddress):
-            start = asyncio.start_unix_server(self._handle, listen.path)
-        else:
-            start = asyncio.start_server(self._handle, listen.host, listen.port)
-        self._server = asyncio.run_coroutine_threadsafe(start, self._loop).result(timeout=10)
-        if isinstance(listen, UnixAddress):
+            super().__init__(lambda handle: asyncio.start_unix_server(handle, listen.path))
             os.chmod(listen.path, socket_mode)  # who may connect: the socket's mode says
             self.port = 0
         else:
+            super().__init__(lambda handle: asyncio.start_server(handle, listen.host, listen.port))
             self.port = self._server.sockets[0].getsockname()[1]
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await _open(self._target)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1)
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await _open(self._target)
 
 
 def _forward(spec: str) -> tuple[TcpAddress, UnixAddress]:

@@ -18,10 +18,14 @@ import os
 import socket
 import stat
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 SocketIdentity = tuple[int, int]
 """(st_dev, st_ino) of a Unix socket file."""
+
+
+ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class NotOurSocket(OSError):
@@ -84,30 +88,26 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-class UnixRelay:
-    """Accepts on `127.0.0.1:<port>` and forwards each connection to the socket at
-    `socket_path`: the one that is there now (its identity is taken here), never another."""
+class ThreadedForwarder:
+    """A server on its own event-loop thread that pipes each accepted connection to the
+    stream `_connect` opens; subclasses say where they listen and what they connect to."""
 
-    def __init__(self, socket_path: str, identity: SocketIdentity | None = None) -> None:
-        self._path = socket_path
-        self._identity = identity or socket_identity(socket_path)
+    def __init__(self, start: Callable[[ConnectionHandler], Awaitable[asyncio.Server]]) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="valuegym-relay", daemon=True
         )
         self._thread.start()
-        start = asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self._server = asyncio.run_coroutine_threadsafe(start, self._loop).result(timeout=10)
-        self.port: int = self._server.sockets[0].getsockname()[1]
+        self._server = asyncio.run_coroutine_threadsafe(
+            start(self._handle), self._loop
+        ).result(timeout=10)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise NotImplementedError
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            upstream = connect_unix_checked(self._path, self._identity, blocking=False)
-            upstream_reader, upstream_writer = await asyncio.open_unix_connection(sock=upstream)
+            upstream_reader, upstream_writer = await self._connect()
         except OSError:
             writer.close()
             return
@@ -124,3 +124,22 @@ class UnixRelay:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+
+class UnixRelay(ThreadedForwarder):
+    """Accepts on `127.0.0.1:<port>` and forwards each connection to the socket at
+    `socket_path`: the one that is there now (its identity is taken here), never another."""
+
+    def __init__(self, socket_path: str, identity: SocketIdentity | None = None) -> None:
+        self._path = socket_path
+        self._identity = identity or socket_identity(socket_path)
+        super().__init__(lambda handle: asyncio.start_server(handle, "127.0.0.1", 0))
+        self.port: int = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        upstream = connect_unix_checked(self._path, self._identity, blocking=False)
+        return await asyncio.open_unix_connection(sock=upstream)
