@@ -46,6 +46,21 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
+def docker_or_skip():  # type: ignore[no-untyped-def]
+    """A docker client; without Docker the test skips, or fails under VALUEGYM_REQUIRE_DOCKER=1."""
+    import os
+
+    from envs.docker_sandbox import docker_client
+    from envs.remote import SandboxUnavailable
+
+    try:
+        return docker_client()
+    except SandboxUnavailable as exc:
+        if os.environ.get("VALUEGYM_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"VALUEGYM_REQUIRE_DOCKER=1 but {exc}")
+        pytest.skip(f"Docker is not available: {exc}")
+
+
 @pytest.fixture(scope="session")
 def docker_image() -> str:
     """The sandbox image, built once per test session (cached layers make it quick).
@@ -55,18 +70,11 @@ def docker_image() -> str:
     """
     import os
 
-    from envs.docker_sandbox import docker_client
-    from envs.remote import SandboxUnavailable
     from envs.sandbox_image import ImageError, build_image
     from envs.sandbox_options import SandboxOptions
 
     required = os.environ.get("VALUEGYM_REQUIRE_DOCKER") == "1"
-    try:
-        client = docker_client()
-    except SandboxUnavailable as exc:
-        if required:
-            pytest.fail(f"VALUEGYM_REQUIRE_DOCKER=1 but {exc}")
-        pytest.skip(f"Docker is not available: {exc}")
+    client = docker_or_skip()
     tag = SandboxOptions.from_env().image
     try:
         return build_image(tag=tag, client=client).image

@@ -22,6 +22,7 @@ from harnesses.base import EpisodeContext, HarnessResult
 from harnesses.golden import replay
 from judges.spec import checkpoint_scorer
 from judges.store import judge_run, read_judgments
+from tests.conftest import docker_or_skip
 from trajectories.journal import INDEX, Journal, read_history, read_journal
 from valuegym.cli import app
 from valuegym.runner import RunConfig, RunFileError, create_run, execute_run, load_run
@@ -311,12 +312,7 @@ def test_no_base_image_and_no_debootstrap_says_what_to_run(monkeypatch, cli):
     """Docker without a base image or debootstrap: `sandbox build` (and so the docker tests'
     fixture) names the commands that get an image, instead of an ImageError traceback."""
     import envs.sandbox_image as sandbox_image
-    from envs.docker_sandbox import docker_client
-
-    try:
-        client = docker_client()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"Docker is not available: {exc}")
+    client = docker_or_skip()
     monkeypatch.setattr(sandbox_image.shutil, "which", lambda name: None)
     monkeypatch.setattr(sandbox_image, "_try_pull", lambda client, image, log: False)
     with pytest.raises(sandbox_image.ImageError) as caught:
