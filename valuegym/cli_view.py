@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -70,7 +71,7 @@ def export(
     ] = None,
 ) -> None:
     """Write a run in another tool's format: an Inspect AI log, ATIF trajectories, Parquet,
-    the Agent-ValueBench release's trajectories."""
+    the Agent-ValueBench release's trajectories and forced-choice results."""
     from trajectories.exports import MissingExtra, UnknownFormat, export_run
     from valuegym.runner import NoRun
 
@@ -78,5 +79,5 @@ def export(
         written = export_run(run_dir, format_name, out)
     except (UnknownFormat, NoRun, MissingExtra) as exc:
         _fail(str(exc))
-    where = written[0] if len(written) == 1 else written[0].parent
+    where = written[0] if len(written) == 1 else Path(os.path.commonpath(written))
     console.print(f"{run_dir}: wrote {len(written)} file(s) to {where}", highlight=False)

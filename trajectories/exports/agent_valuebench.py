@@ -4,6 +4,8 @@ agent-valuebench`), so the release's own judge (ValueEval) can score a valuegym 
 Each agent-condition episode becomes `<case>_traj.json` as the release's TrajGen writes it:
 one step per model turn with the assistant message, its tool calls (arguments parsed) and each
 call's response, the environment's own return object taken from the server's tool log.
+Each choice-condition episode becomes the LLMChoice runner's `<case>_choice_llm.json`
+(`trajectories.exports.agent_valuebench_choice`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from envs.task import Task
 from harnesses.prompts import release_result
 from harnesses.tool_loop import parse_arguments
 from trajectories.exports import ExportedRun, export_format
+from trajectories.exports.agent_valuebench_choice import write_choice_results
 from trajectories.schema import Message, Trajectory
 
 
@@ -176,8 +179,11 @@ def write_trajectories(
 
 @export_format(
     "agent-valuebench",
-    "the Agent-ValueBench release's trajectory files (<case>_traj.json), for its own judge",
+    "the Agent-ValueBench release's files: trajectories (<case>_traj.json) for its judge, "
+    "forced-choice results (<case>_choice_llm.json, run_manifest.json, run_summary.json, "
+    "case_value_adherence_details.json) for its value-priority step",
     "{run}-agent-valuebench",
 )
 def write_release(run: ExportedRun, out: Path) -> list[Path]:
-    return write_trajectories(run.trajectories, run.tasks, out)
+    written = write_trajectories(run.trajectories, run.tasks, out)
+    return written + write_choice_results(run.trajectories, run.tasks, run.config, out)
