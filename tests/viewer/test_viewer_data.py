@@ -56,6 +56,18 @@ def test_an_old_index_is_rebuilt_with_the_columns_readers_need(run_copy):
     assert (run_dir / JOURNAL).read_bytes() == before  # reading never cuts the journal
 
 
+def test_an_unreadable_index_is_rebuilt_when_the_run_is_opened_for_writing(run_copy):
+    """The index is not fsynced (the journal is): one a machine crash left damaged is rebuilt."""
+    run_dir = run_copy("golden-a")
+    (run_dir / INDEX).write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    with Journal(run_dir) as journal:
+        assert journal.done() == {(t.task_id, t.sample) for t in read_journal(run_dir)}
+    assert index_current(run_dir)
+    with contextlib.closing(sqlite3.connect(run_dir / INDEX)) as db:
+        (n,) = db.execute("SELECT count(*) FROM episodes").fetchone()
+    assert n == len(list(read_journal(run_dir))) > 0
+
+
 def test_episode_pages_filter_sort_and_page_from_the_index(view_runs):
     catalog = Catalog.open([view_runs["mixed"]])
     run = catalog.get("mixed")
