@@ -54,11 +54,41 @@ def test_local_executor_bounds_what_is_in_flight_and_pulls_items_lazily() -> Non
     results = []
     for result in LocalExecutor(3).map(make, items(), lambda item, why: -1):
         results.append(result)
-        # never more pulled than in flight plus already yielded
-        assert len(pulled) <= len(results) + 3
+        # never more pulled than yielded, plus in flight and finished but not yet yielded
+        # (each at most the concurrency)
+        assert len(pulled) <= len(results) + 2 * 3
     assert sorted(results) == [2 * i for i in range(20)]
     assert len(workers) == 1 and workers[0].closed
     assert 1 < workers[0].peak <= 3
+
+
+def test_a_freed_slot_is_refilled_while_the_consumer_is_still_busy() -> None:
+    """The run's loop fsyncs each record; the next episodes must not wait for it to start."""
+    third_started = threading.Event()
+
+    class Signals(Recorder):
+        def __call__(self, item: int) -> int:
+            if item == 2:
+                third_started.set()
+            return super().__call__(item)
+
+    results = []
+    for result in LocalExecutor(2).map(Signals, range(6), lambda i, w: 0):
+        if not results:  # still busy with the first result: item 2 starts meanwhile
+            assert third_started.wait(5)
+        results.append(result)
+    assert sorted(results) == [0, 2, 4, 6, 8, 10]
+
+
+def test_an_items_iterator_that_fails_ends_the_map_with_its_error() -> None:
+    def items():
+        yield from range(5)
+        raise RuntimeError("no more tasks")
+
+    worker = Recorder()
+    with pytest.raises(RuntimeError, match="no more tasks"):
+        list(LocalExecutor(2).map(lambda: worker, items(), lambda i, w: 0))
+    assert worker.closed
 
 
 def test_a_worker_exception_ends_the_map_and_closes_the_worker() -> None:

@@ -12,8 +12,10 @@ index are only ever written by the process that drives the executor.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 ItemT = TypeVar("ItemT")
@@ -67,8 +69,10 @@ class LocalExecutor:
     """Threads in this process sharing one worker: the embedded default.
 
     Episodes wait on model servers and sandboxes, not on this process's CPU, so threads give
-    the concurrency; only `concurrency` items are submitted at a time, so memory stays flat
-    however long the run.
+    the concurrency. A slot that frees is refilled at once, from the thread that finished,
+    so the consumer's own work on a result (the journal's fsync) never leaves slots idle;
+    items pulled are bounded by the concurrency twice over (running, plus finished and not
+    yet consumed), so memory stays flat however long the run.
     """
 
     name = "local"
@@ -85,27 +89,73 @@ class LocalExecutor:
         pending = iter(items)
         worker = make_worker()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="valuegym")
+        finished: queue.SimpleQueue[Future[ResultT]] = queue.SimpleQueue()
+        lock = threading.Lock()
         running: set[Future[ResultT]] = set()
+        state = {"waiting": 0, "exhausted": False, "stopped": False}
+        failure: list[BaseException] = []  # the items iterator raised
 
-        def refill() -> None:
-            while len(running) < self.concurrency:
-                item = next(pending, _END)
+        def fill() -> list[Future[ResultT]]:
+            """Submit while a slot and room for its result are free (caller holds the lock)."""
+            started: list[Future[ResultT]] = []
+            while (
+                not state["exhausted"]
+                and not state["stopped"]
+                and len(running) < self.concurrency
+                and state["waiting"] < self.concurrency
+            ):
+                try:
+                    item = next(pending, _END)
+                except BaseException as exc:
+                    failure.append(exc)
+                    item = _END
                 if item is _END:
-                    return
-                running.add(pool.submit(worker, item))
+                    state["exhausted"] = True
+                    break
+                future = pool.submit(worker, item)
+                running.add(future)
+                started.append(future)
+            return started
+
+        def watch(futures: list[Future[ResultT]]) -> None:
+            for future in futures:  # outside the lock: a done future calls back at once
+                future.add_done_callback(done)
+
+        def done(future: Future[ResultT]) -> None:
+            with lock:
+                running.discard(future)
+                state["waiting"] += 1
+                finished.put(future)
+                started = fill()
+            watch(started)
 
         completed = False
         try:
-            refill()
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    running.discard(future)
+            with lock:
+                started = fill()
+            watch(started)
+            while True:
+                with lock:
+                    if not running and not state["waiting"]:
+                        break
+                try:  # a timeout, so a signal in this (main) thread is handled promptly
+                    future = finished.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                with lock:
+                    state["waiting"] -= 1
+                    started = fill()
+                watch(started)
+                if not future.cancelled():
                     yield future.result()
-                refill()
+            if failure:
+                raise failure[0]
             completed = True
         finally:
-            for future in running:
+            with lock:
+                state["stopped"] = True
+                unfinished = list(running)
+            for future in unfinished:  # outside the lock: cancelling calls `done` here
                 future.cancel()
             if not completed:  # stopped early: the worker abandons what runs, then we wait
                 worker.close()
