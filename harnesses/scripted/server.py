@@ -15,13 +15,10 @@ import contextlib
 import hashlib
 import json
 import shlex
-import socket
-import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
-import uvicorn
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -44,6 +41,7 @@ from harnesses.scripted.conversation import (
 )
 from harnesses.scripted.policies import load_policies
 from trajectories.schema import Message
+from valuegym.loopback import LoopbackServer
 
 MAX_REMEMBERED_REQUESTS = 10_000
 ErrorBody = Callable[[int, str], dict[str, Any]]
@@ -73,7 +71,6 @@ class ScriptedApp:
                 self._tasks.setdefault(normalise_prompt(t.choice_scenario), t)
         self._policies = dict(policies)
         self._attempts: OrderedDict[str, int] = OrderedDict()
-        self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
 
@@ -86,7 +83,6 @@ class ScriptedApp:
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             self._loop = asyncio.get_running_loop()
             self._closing = asyncio.Event()
-            self._started.set()
             yield
 
         return Starlette(
@@ -100,9 +96,6 @@ class ScriptedApp:
             ],
             lifespan=lifespan,
         )
-
-    def wait_started(self, timeout: float) -> bool:
-        return self._started.wait(timeout)
 
     def close(self) -> None:
         """Wake replies that are still waiting out a delay, so shutdown does not wait for them."""
@@ -359,28 +352,13 @@ class ScriptedServer:
         port: int = 0,
     ) -> None:
         self.app = ScriptedApp(tasks, load_policies() if policies is None else policies)
+        self._loopback = LoopbackServer(self.app.starlette(), host=host, port=port)
         self.host = host
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for
-        # sockets whose protocol says TCP; without it keep-alive requests stall ~40 ms each
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self._socket.listen(128)
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            self.app.starlette(),
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        self.port: int = self._loopback.port
 
     @property
     def root_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._loopback.url
 
     @property
     def base_url(self) -> str:
@@ -392,28 +370,15 @@ class ScriptedServer:
         return scripted_endpoint(policy, self.root_url, api)
 
     def start(self, timeout: float = 10.0) -> ScriptedServer:
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            name=f"scripted-server-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        if not self.app.wait_started(timeout):
-            self.stop()
-            raise RuntimeError(f"scripted server on {self.root_url} did not start in {timeout}s")
+        self._loopback.start(timeout)
         return self
 
     def serve_forever(self) -> None:
-        self._server.run(sockets=[self._socket])
+        self._loopback.serve_forever()
 
     def stop(self) -> None:
         self.app.close()
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._socket.close()
+        self._loopback.stop()
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
