@@ -251,24 +251,33 @@ def resolve_base(
     return make_base(client, suite, mirror, log), True
 
 
-def _docker_build(client: docker.DockerClient, context: Path, tag: str, base: str, log: Log) -> str:
+def _docker_build(
+    client: docker.DockerClient,
+    context: Path,
+    tag: str,
+    buildargs: dict[str, str],
+    log: Log,
+    labels: dict[str, str] | None = None,
+    hint: str = "",
+) -> str:
+    """Build `context/Dockerfile` with no network; the error names the step's output tail."""
     stream = client.api.build(
         path=str(context),
         dockerfile="Dockerfile",
         tag=tag,
-        buildargs={"BASE_IMAGE": base},
+        buildargs=buildargs,
         network_mode="none",
         rm=True,
         forcerm=True,
         decode=True,
-        labels={SOURCE_LABEL: source_fingerprint()},
+        labels={SOURCE_LABEL: source_fingerprint(), **(labels or {})},
     )
     lines: list[str] = []
     for chunk in stream:
         if "error" in chunk:
             tail = "\n".join(lines[-15:])
-            hint = f" (does {base} have Python {host_python()}, like the host?)"
-            raise ImageError(f"docker build failed: {chunk['error'].strip()}{hint}\n{tail}")
+            reason = chunk["error"].strip()
+            raise ImageError(f"docker build of {tag} failed: {reason}{hint}\n{tail}")
         text = str(chunk.get("stream", "")).rstrip()
         if text:
             lines.append(text)
@@ -311,7 +320,14 @@ def build_image(
             else:
                 os.link(wheel, wheels / "deps" / wheel.name)
         shutil.copy2(root / DOCKERFILE, context / "Dockerfile")
-        image_id = _docker_build(client, context, tag, base_image, log)
+        image_id = _docker_build(
+            client,
+            context,
+            tag,
+            {"BASE_IMAGE": base_image},
+            log,
+            hint=f" (does {base_image} have Python {host_python()}, like the host?)",
+        )
     if previous and previous != image_id:  # drop the superseded build unless a container uses it
         with contextlib.suppress(docker.errors.APIError):
             client.images.remove(previous)
@@ -385,28 +401,17 @@ def build_release_image(
         if not requirements:  # nothing to install: the layer only labels the image
             dockerfile = dockerfile.split("USER root")[0] + "USER 10001:10001\n"
         (context / "Dockerfile").write_text(dockerfile)
-        stream = client.api.build(
-            path=str(context),
-            dockerfile="Dockerfile",
-            tag=tag,
-            buildargs={"SANDBOX_IMAGE": sandbox_image},
-            network_mode="none",
-            rm=True,
-            forcerm=True,
-            decode=True,
-            labels={SOURCE_LABEL: source_fingerprint(), RELEASE_LABEL: str(release.resolve())},
+        image_id = _docker_build(
+            client,
+            context,
+            tag,
+            {"SANDBOX_IMAGE": sandbox_image},
+            log,
+            labels={RELEASE_LABEL: str(release.resolve())},
         )
-        lines: list[str] = []
-        for chunk in stream:
-            if "error" in chunk:
-                tail = "\n".join(lines[-15:])
-                raise ImageError(f"docker build of {tag} failed: {chunk['error'].strip()}\n{tail}")
-            text = str(chunk.get("stream", "")).rstrip()
-            if text:
-                lines.append(text)
     return BuildResult(
         image=tag,
-        image_id=str(client.images.get(tag).id),
+        image_id=image_id,
         base=sandbox_image,
         base_made=False,
         seconds=round(time.monotonic() - started, 2),
