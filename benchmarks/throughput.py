@@ -10,13 +10,18 @@ Generates and imports the synthetic release that `benchmarks/import.py` makes (3
    as its own process (the orchestrator): episodes/s, its peak RSS and CPU seconds, and the
    scripted server's CPU seconds and requests/s during the run;
 3. with `--repeat`: the same run again with the same seed; the count of cases whose tool
-   logs (the sandbox server's authoritative record) are byte-identical in both runs.
+   logs (the sandbox server's authoritative record) are byte-identical in both runs;
+4. with `--cross SANDBOX`: the same run once more on another backend, compared with run 1.
+
+`--sandbox docker` runs in the release image (`valuegym sandbox build --release` for the
+synthetic release, built here first; tag from $VALUEGYM_SANDBOX_IMAGE + `-release`).
 
 Targets (issue 14): >= 30 episodes/s on 2 cores with the orchestrator <= 500 MB. On a shared
 machine compare episodes/s with the baseline (requests per episode x episodes/s is the share
 of the server's raw rate the run reached) and read the load average printed beside them.
 
     python benchmarks/throughput.py [--cases 4335] [--concurrency 6] [--repeat] [--keep DIR]
+    python benchmarks/throughput.py --sandbox docker --repeat --cross process
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import httpx
 
 from envs.agent_valuebench.importer import import_release
 from envs.registry import environment_for
+from envs.sandbox_options import SandboxOptions, release_image_for
 from envs.task import Task, load_task
 from harnesses.models import save_endpoint
 from harnesses.scripted.server import scripted_endpoint
@@ -46,6 +52,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import ProcessWatch  # benchmarks/ is not a package: its own folder
 
 HERE = Path(__file__).resolve().parent
+
+
+def build_release_image(release: Path, options: SandboxOptions) -> None:
+    """The image the synthetic release's tasks run in on docker."""
+    from envs.sandbox_image import build_release_image as build
+
+    result = build(release, options.image, release_image_for(options))
+    print(f"release image {result.image} built in {result.seconds:.1f} s", flush=True)
 
 
 def release_generator():
@@ -141,11 +155,16 @@ def journal_records(run_dir: Path) -> dict[str, dict]:
 
 
 def run_once(
-    run_dir: Path, tasks_dir: Path, endpoints: Path, concurrency: int, server_pid: int
+    run_dir: Path,
+    tasks_dir: Path,
+    endpoints: Path,
+    concurrency: int,
+    server_pid: int,
+    sandbox: str = "process",
 ) -> dict[str, float]:
     """One `valuegym run` as a process of its own; its figures and the server's CPU."""
     command = [sys.executable, "-m", "valuegym", "run", "--out", str(run_dir)]
-    command += ["--harness", "react", "--model", "scripted-random", "--sandbox", "process"]
+    command += ["--harness", "react", "--model", "scripted-random", "--sandbox", sandbox]
     command += ["--tasks", str(tasks_dir), "--concurrency", str(concurrency), "--seed", "7"]
     command += ["--endpoints", str(endpoints)]
     server = ProcessWatch(server_pid)
@@ -211,6 +230,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--baseline-requests", type=int, default=2000)
     parser.add_argument("--repeat", action="store_true", help="Run twice; compare tool logs.")
+    parser.add_argument("--sandbox", default="process", help="process or docker.")
+    parser.add_argument("--cross", help="Also run on this backend; compare with run 1.")
     parser.add_argument("--keep", type=Path, help="Work here (and keep it).")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp() if args.keep is None else args.keep)
@@ -220,6 +241,8 @@ def main() -> None:
         if not (imported / "tasks").is_dir():
             release_generator()(release, args.envs, args.cases)
             import_release(release, imported)
+        if "docker" in (args.sandbox, args.cross):
+            build_release_image(release, SandboxOptions.from_env())
         tasks_dir = imported / "tasks"
         tasks = [load_task(p) for p in sorted(tasks_dir.glob("*.json"))]
         endpoints = scratch / "endpoints.yaml"
@@ -236,14 +259,17 @@ def main() -> None:
             f"({args.baseline_requests} first-turn requests; load average {load:.1f})",
             flush=True,
         )
-        runs = [scratch / "run-1"] + ([scratch / "run-2"] if args.repeat else [])
-        for run_dir in runs:
+        runs = [(scratch / "run-1", args.sandbox)]
+        runs += [(scratch / "run-2", args.sandbox)] if args.repeat else []
+        runs += [(scratch / f"run-{args.cross}", args.cross)] if args.cross else []
+        for run_dir, sandbox in runs:
             shutil.rmtree(run_dir, ignore_errors=True)
-            got = run_once(run_dir, tasks_dir, endpoints, args.concurrency, server.pid)
+            got = run_once(run_dir, tasks_dir, endpoints, args.concurrency, server.pid, sandbox)
             per_episode = got["requests"] / max(got["episodes"], 1)
             server_rate = got["requests"] / got["seconds"]
             print(
-                f"{run_dir.name}: {got['episodes']} episodes in {got['seconds']:.1f} s = "
+                f"{run_dir.name} ({sandbox}): {got['episodes']} episodes in "
+                f"{got['seconds']:.1f} s = "
                 f"{got['episodes_s']:.1f} episodes/s (target >= 30); statuses "
                 f"{got['statuses']}; load average {got['load']:.1f} -> {got['load_after']:.1f}",
                 flush=True,
@@ -259,9 +285,11 @@ def main() -> None:
             model_ms = 1000 * got["server_cpu_s"] / episodes
             total_ms = 1000 * got["cpu_s"] / episodes + sandbox_ms + model_ms
             cores = os.cpu_count() or 1
+            # containers are the Docker daemon's children, not the run's: their CPU is unseen
+            unseen = " (not counted: docker containers)" if sandbox == "docker" else ""
             print(
                 f"  CPU per episode: orchestrator {1000 * got['cpu_s'] / episodes:.1f} ms, "
-                f"sandbox server and workers {sandbox_ms:.1f} ms, scripted server "
+                f"sandbox server and workers {sandbox_ms:.1f} ms{unseen}, scripted server "
                 f"{model_ms:.1f} ms = {total_ms:.1f} ms: {cores} idle cores would allow "
                 f"{1000 * cores / total_ms:.0f} episodes/s",
                 flush=True,
@@ -274,8 +302,17 @@ def main() -> None:
                 flush=True,
             )
         if args.repeat:
-            same, total = identical_tool_logs(runs[0], runs[1])
-            print(f"byte-identical tool logs across two same-seed runs: {same}/{total} cases")
+            same, total = identical_tool_logs(runs[0][0], runs[1][0])
+            print(
+                f"byte-identical tool logs across two same-seed {args.sandbox} runs: "
+                f"{same}/{total} cases"
+            )
+        if args.cross:
+            same, total = identical_tool_logs(runs[0][0], runs[-1][0])
+            print(
+                f"byte-identical tool logs, {args.sandbox} run 1 vs {args.cross}: "
+                f"{same}/{total} cases"
+            )
     finally:
         if server is not None:
             server.terminate()
