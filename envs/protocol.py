@@ -56,6 +56,16 @@ def bounded_arguments(arguments: Any, limit: int = MAX_ARGUMENT_BYTES) -> Any:
     return arguments if size <= limit else {TOO_LARGE: size, "limit": limit}
 
 
+KEEP_ALIVE_S = 75
+"""How long valuegym's HTTP servers (the sandbox server; the loopback servers: the scripted model
+server, the viewer) keep an idle connection open: longer than the idle expiry of the client
+pools that talk to them (httpx and httpx2 5 s, Node's undici 4 s, aiohttp 15 s; 75 s is nginx's
+default), so an idle connection is always retired by its client, never closed by the server
+just as the client reuses it. With equal timeouts (uvicorn's 5 s against httpx2's 5 s) that race
+loses the request: the MCP client does not retry, so its session ends "Connection closed"; a
+relay in between (the docker sandbox's, a harness container's) and a loaded machine widen it."""
+
+
 DEFAULT_MCP_NAME = "tools"
 """The name the MCP endpoint gives itself and harnesses give it: neutral, the same everywhere."""
 

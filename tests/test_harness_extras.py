@@ -8,15 +8,21 @@ a server subprocess started from it serves MCP with the harness SDKs imported ne
 from __future__ import annotations
 
 import asyncio
+import http.client
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import requires, version
+from urllib.parse import urlsplit
 
+import httpx2
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 from envs.sandbox import make_sandbox
 from envs.sandbox_options import SandboxOptions
+from harnesses.scripted.server import ScriptedServer
 
 from .test_budget import _mcp_view, first_call
 
@@ -73,3 +79,45 @@ def test_the_sandbox_server_serves_mcp_with_every_harness_sdk_imported(example_t
         sandbox.close()
     assert name == "tools"
     assert [is_error for _, _, is_error in results] == [False, True, False]
+
+
+def _served_after_idle(url: str, path: str, headers: dict[str, str], idle_s: float) -> None:
+    """Two requests on one connection, `idle_s` apart: the second must be answered on it."""
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers)
+        connection.getresponse().read()
+        first = connection.sock
+        time.sleep(idle_s)
+        connection.request("GET", path, headers=headers)  # http.client never redials here
+        answer = connection.getresponse()
+        answer.read()
+        assert connection.sock is first
+        assert answer.status == 200
+    finally:
+        connection.close()
+
+
+def test_servers_keep_an_idle_connection_past_the_client_pools_expiry(example_task):
+    """An MCP client (httpx2) reuses an idle connection until its pool's expiry; a server that
+    closes it first races the reuse and the call is lost (the MCP session ends "Connection
+    closed", seen through the docker relay under load). So the sandbox server and the scripted
+    model server must still answer on a connection idle for a little over that expiry."""
+    idle_s = httpx2.Limits().keepalive_expiry + 0.5
+    sandbox = make_sandbox("process", SandboxOptions())
+    try:
+        with ScriptedServer([example_task]) as server, ThreadPoolExecutor(2) as pool:
+            session = sandbox.open(example_task, seed=1)
+            agent = urlsplit(session.agent_url)
+            auth = {"Authorization": f"Bearer {session.agent_token}"}
+            checks = [
+                pool.submit(
+                    _served_after_idle, session.agent_url, f"{agent.path}/tools", auth, idle_s
+                ),
+                pool.submit(_served_after_idle, server.base_url, "/v1/models", {}, idle_s),
+            ]
+            for check in checks:
+                check.result()
+    finally:
+        sandbox.close()

@@ -12,6 +12,8 @@ import threading
 import uvicorn
 from starlette.types import ASGIApp
 
+from envs.protocol import KEEP_ALIVE_S
+
 
 class LoopbackServer:
     """`with LoopbackServer(app) as s: s.url` serves from a thread; `serve_forever()` blocks."""
@@ -27,7 +29,11 @@ class LoopbackServer:
         self._socket.listen(128)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            timeout_keep_alive=KEEP_ALIVE_S,  # clients retire idle connections, never the server
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

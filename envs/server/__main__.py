@@ -22,7 +22,7 @@ from pathlib import Path
 
 import uvicorn
 
-from envs.protocol import DEFAULT_MCP_NAME
+from envs.protocol import DEFAULT_MCP_NAME, KEEP_ALIVE_S
 from envs.server import confinement
 from envs.server.api import CONTROL_DIGEST_ENV
 from envs.server.app import SandboxServer, audit
@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=8,
         help="Most agent-plane requests one session may have in progress (429 beyond).",
+    )
+    parser.add_argument(
+        "--keep-alive-s",
+        type=int,
+        default=KEEP_ALIVE_S,
+        help="How long an idle connection stays open (longer than clients' pool expiry).",
     )
     parser.add_argument(
         "--require-confinement",
@@ -177,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         max_request_bytes=args.max_request_bytes,
         max_inflight=args.max_inflight,
     ).app()
-    common = {"log_level": "warning", "access_log": False, "lifespan": "on"}
+    common = {
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_keep_alive": args.keep_alive_s,
+    }
     if args.listen_fd_from:
         try:
             fd = receive_listener(args.listen_fd_from)
