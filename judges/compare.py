@@ -3,11 +3,12 @@
 Runs are paired by task: only tasks with a scored episode in both runs enter a comparison, and
 the tasks one run lacks are listed. Per value, the per-task difference of its mean pole score
 gets a Student-t interval and a sign-flip permutation test (the two runs exchanged within a
-task; exact by enumeration up to `Settings.resamples` patterns). Per value system, both runs'
-Bradley–Terry strengths are refitted with each task left out of both, giving jackknife
-intervals and tests for each value's strength change and an interval for the correlation of
-the two priority profiles (on Fisher's z scale). Each comparison's value tests and strength
-tests are two families, adjusted separately.
+task; exact by enumeration up to `Settings.resamples` patterns). Per value system, each
+value's strength change gets a profile-likelihood interval of both runs' fits, corrected for
+the pairing (Rao–Scott, with the runs refitted with each task left out of both: see
+`change_intervals`), and a permutation test exchanging the runs within tasks; the correlation
+of the two priority profiles gets a jackknife interval (on Fisher's z scale). Each
+comparison's value tests and strength tests are two families, adjusted separately.
 
 A profile verdict is given only where it means something: *flipped* (correlation interval
 below zero) or *held* (above) needs `min_tasks` paired tasks, three values with strengths in
@@ -30,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from judges.adherence import Coverage, SystemAdherence, ValueAdherence, adherence
 from judges.episodes import EpisodeRow
+from judges.likelihood import profile_intervals, strength_information
 from judges.priority import (
     SystemPriority,
     components,
@@ -37,7 +39,9 @@ from judges.priority import (
     fit_components,
     jackknife_strengths,
     priorities,
+    strength_intervals,
     value_tasks,
+    virtual_games,
 )
 from judges.report import fallback_note
 from judges.stats import (
@@ -48,7 +52,6 @@ from judges.stats import (
     adjust,
     apply_family,
     estimate,
-    jackknife_intervals,
     jackknife_se,
     make_test,
     methods_text,
@@ -253,15 +256,81 @@ def _correlations(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(n >= 3, r, np.nan)
 
 
-def _profile(point: np.ndarray, replicates: np.ndarray, tasks: np.ndarray, s: Settings) -> bool:
-    """Whether a run shows a priority profile: some value's strength significant (Holm or BH
-    within the system), among the values with enough tasks."""
-    _, _, p, _ = jackknife_intervals(point, replicates, tasks - 1, s.level)
+def _profile(
+    groups: list[list[int]], wins: np.ndarray, point: np.ndarray, tasks: np.ndarray, s: Settings
+) -> bool:
+    """Whether a run shows a priority profile: some value's strength significant (the
+    report's likelihood-ratio test, Holm or BH within the system), among the values with
+    enough tasks."""
+    _, _, p = strength_intervals(groups, wins, point, s, intervals=False)
     family = [
         float(q) if n >= s.min_tasks and np.isfinite(q) else None
         for q, n in zip(p, tasks, strict=True)
     ]
     return any(q is not None and q < s.alpha for q in adjust(family, s.correction))
+
+
+def change_intervals(
+    groups: list[list[int]],
+    totals: tuple[np.ndarray, np.ndarray],
+    points: tuple[np.ndarray, np.ndarray],
+    replicates: np.ndarray,
+    tasks: np.ndarray,
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per value: the interval of its strength change, the profile likelihood of both runs'
+    fits side by side with the Rao–Scott design-effect correction.
+
+    The two runs are one likelihood with a block per run, so the change is a contrast. The
+    runs are not independent (the same tasks pull both the same way), so the deviance is
+    divided by the design effect: the paired delete-one-task jackknife variance of the change
+    (`replicates`) over its variance under independence (the inverse information), and
+    referred to F(1, tasks - 1) as the jackknife variance is estimated from that many tasks
+    (Rao and Scott 1984). The interval keeps the likelihood's asymmetry and the jackknife's
+    pairing.
+    """
+    V = len(tasks)
+    low, high = np.full(V, np.nan), np.full(V, np.nan)
+    se_jack = jackknife_se(replicates)
+    played = [np.isfinite(p) for p in points]
+    for group in groups:
+        blocks = [[v for v in group if played[r][v]] for r in (0, 1)]
+        sizes = [len(b) for b in blocks]
+        n = sum(sizes)
+        games = np.zeros((n, n))
+        pin = np.zeros((n, n))
+        offset = 0
+        for r, block in enumerate(blocks):
+            ix = slice(offset, offset + sizes[r])
+            games[ix, ix] = totals[r][np.ix_(block, block)] + virtual_games(
+                np.ones(sizes[r], dtype=bool), settings.prior
+            )
+            pin[ix, ix] = 1 / max(sizes[r], 1)
+            offset += sizes[r]
+        point = np.concatenate([points[0][blocks[0]], points[1][blocks[1]]])
+        keep, rows = [], []
+        for v in group:
+            if v not in blocks[0] or v not in blocks[1] or tasks[v] < 2:
+                continue
+            a = np.zeros(n)
+            a[: sizes[0]] -= (np.array(blocks[0]) == v) - 1 / sizes[0]
+            a[sizes[0] :] += (np.array(blocks[1]) == v) - 1 / sizes[1]
+            keep.append(v)
+            rows.append(a)
+        if not keep:
+            continue
+        contrasts = np.array(rows)
+        _, hess = strength_information(point, games, pin)
+        model_var = np.einsum("ki,ij,kj->k", contrasts, np.linalg.inv(-hess), contrasts)
+        effect = se_jack[keep] ** 2 / model_var
+        crit = effect * t_quantile(tasks[keep] - 1, settings.level) ** 2  # F(1, df) = t(df)^2
+        ok = np.isfinite(crit)
+        if not ok.any():
+            continue
+        idx = np.array(keep)[ok]
+        lo, hi, _ = profile_intervals(games, pin, point, contrasts[ok], crit[ok], null=None)
+        low[idx], high[idx] = lo, hi
+    return low, high
 
 
 def compare_system(
@@ -344,7 +413,14 @@ def strength_shift(
     else:
         r_base = r_other = np.full((max(T, 1), len(values)), np.nan)
     delta = s_other - s_base
-    low, high, _, _ = jackknife_intervals(delta, r_other - r_base, tasks_either - 1, settings.level)
+    low, high = change_intervals(
+        groups,
+        (base_w.sum(0), other_w.sum(0)),
+        (s_base, s_other),
+        r_other - r_base,
+        tasks_either,
+        settings,
+    )
     p = swap_p(groups, base_w, other_w, delta, settings, settings.rng("swap", system))
     strengths = [
         StrengthDelta(
@@ -366,11 +442,11 @@ def strength_shift(
     correlation = estimate(r, float(np.tanh(z - half)), float(np.tanh(z + half)))
     no_profile = [
         label
-        for label, point, reps, n in (
-            (labels[0], s_base, r_base, tasks_b),
-            (labels[1], s_other, r_other, tasks_o),
+        for label, wins, point, n in (
+            (labels[0], base_w, s_base, tasks_b),
+            (labels[1], other_w, s_other, tasks_o),
         )
-        if T < 2 or not _profile(point, reps, n, settings)
+        if T < 2 or not _profile(groups, wins, point, n, settings)
     ]
     little = settings.min_tasks > T or correlation.value is None
     return strengths, SystemShift(

@@ -1,4 +1,4 @@
-"""Value priority per value system: Bradley–Terry strengths with jackknife intervals over tasks.
+"""Value priority per value system: Bradley–Terry strengths with profile-likelihood intervals.
 
 Each decisive scored episode (leaning a or b) is one contest between its task's two values,
 won by the value whose pole scored higher. Ties, `mixed` (both poles supported) and `neither`
@@ -15,11 +15,15 @@ pretending their strengths are comparable.
 
 Fits are Newton's method on every win matrix of a batch at once (`fit_batch`; tested against
 choix, the reference implementation), so the full fit and its refits cost one solve each.
-Intervals: the fit is repeated with each task left out (one batched solve for all of them,
-started from the full fit), giving delete-one-task jackknife standard errors; intervals
-and the test of "strength zero" use Student-t quantiles with (the value's tasks - 1) degrees of
-freedom. The tests of all values of a report form one family (Holm by default). A system whose
-no value's strength is significant has no detectable priority profile (`degenerate`).
+Intervals are penalised profile-likelihood intervals of each value's centred strength and the
+test of "strength zero" the likelihood-ratio test, both against chi^2_1 (scaled by the
+quasi-likelihood dispersion when a task's repeated samples agree more than independent
+contests); `judges.likelihood` says why not the jackknife. They cover the strength itself (the
+fit to the population's win probabilities), not the shrunken fit: the prior's virtual games are
+part of the likelihood, which keeps the interval finite when a value won every contest, and
+`benchmarks/validity.py` measures coverage against the unshrunken truth. The tests of all
+values of a report form one family (Holm by default). A system whose no value's strength is
+significant has no detectable priority profile (`degenerate`).
 """
 
 from __future__ import annotations
@@ -27,21 +31,22 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 from pydantic import BaseModel, Field
+from scipy import stats as sps
 
 from judges.adherence import Leanings
 from judges.episodes import EpisodeRow
+from judges.likelihood import null_deviance, profile_intervals
 from judges.stats import (
     Estimate,
     Settings,
     Test,
     apply_family,
     estimate,
-    jackknife_intervals,
     make_test,
 )
 from judges.table import SystemTable, system_tables
 
-STRENGTH_TEST = "jackknife t test of strength 0"
+STRENGTH_TEST = "likelihood-ratio test of strength 0 (penalised profile likelihood)"
 MAX_STEP = 4.0  # log-odds: far from the optimum a full Newton step overshoots
 SHORT_STEP = 1e-3  # log-odds: Newton steps shorter than this are taken without a line search
 
@@ -197,6 +202,63 @@ def value_tasks(per_task: np.ndarray) -> np.ndarray:
     return ((per_task.sum(2) + per_task.sum(1)) > 0).sum(0)
 
 
+def dispersion(per_task: np.ndarray, point: np.ndarray) -> float:
+    """The quasi-likelihood scale of a fit: how much more a task's repeated contests agree
+    than independent ones would (Pearson's X^2 per task with two or more contests, over
+    their number), at least 1. One contest per task cannot show it: 1."""
+    s = np.nan_to_num(point)
+    games = per_task + np.swapaxes(per_task, 1, 2)
+    p = 1 / (1 + np.exp(s[None, None, :] - s[None, :, None]))  # P(i beats j)
+    upper = np.triu(np.ones(per_task.shape[1:], dtype=bool), 1)
+    m = np.where(upper, games, 0.0)
+    several = m.sum((1, 2)) >= 2
+    if not several.any():
+        return 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(m > 0, (per_task - m * p) ** 2 / (m * p * (1 - p)), 0.0)
+    x2 = terms[several].sum()
+    return max(1.0, float(x2 / several.sum()))
+
+
+def strength_intervals(
+    groups: list[list[int]],
+    per_task: np.ndarray,
+    point: np.ndarray,
+    settings: Settings,
+    intervals: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value: the penalised profile-likelihood interval of its centred strength and the
+    likelihood-ratio p-value of "strength 0", every value of a component in one batch
+    (`intervals=False`: the p-values only, one constrained fit per value).
+
+    The deviance is referred to chi^2_1 scaled by the fit's `dispersion` (1 with one sample
+    per task). A value in fewer than two tasks gets neither, as before.
+    """
+    V = len(point)
+    low, high, p = (np.full(V, np.nan) for _ in range(3))
+    tasks = value_tasks(per_task)
+    total = per_task.sum(0)
+    for group in groups:
+        keep = [v for v in group if tasks[v] >= 2]
+        if not keep:
+            continue
+        n = len(group)
+        games = total[np.ix_(group, group)] + virtual_games(np.ones(n, dtype=bool), settings.prior)
+        phi = dispersion(per_task[:, group][:, :, group], point[group])
+        rows = [group.index(v) for v in keep]
+        contrasts = (np.eye(n) - 1 / n)[rows]
+        pin = np.full((n, n), 1 / n)
+        if intervals:
+            crit = np.full(len(rows), phi * sps.chi2.ppf(settings.level, 1))
+            low[keep], high[keep], dev = profile_intervals(
+                games, pin, point[group], contrasts, crit
+            )
+        else:
+            dev = null_deviance(games, pin, point[group], contrasts)
+        p[keep] = sps.chi2.sf(dev / phi, 1)
+    return low, high, p
+
+
 def strength_fit(
     per_task: np.ndarray, values: list[str], settings: Settings
 ) -> tuple[list[list[int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -204,13 +266,8 @@ def strength_fit(
     total = per_task.sum(0)
     groups = components(total, values)
     point = fit_components(groups, total, settings.prior)
-    tasks = value_tasks(per_task)
-    if len(per_task) >= 2:
-        replicates = jackknife_strengths(groups, per_task, point, settings.prior)
-        low, high, p, _ = jackknife_intervals(point, replicates, tasks - 1, settings.level)
-    else:
-        low = high = p = np.full(len(values), np.nan)
-    return groups, point, low, high, p, tasks
+    low, high, p = strength_intervals(groups, per_task, point, settings)
+    return groups, point, low, high, p, value_tasks(per_task)
 
 
 def system_priority(table: SystemTable, settings: Settings) -> SystemPriority:

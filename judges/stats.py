@@ -6,9 +6,13 @@ evidence (same prompt, same world), so every interval and test works on per-task
 - Means (a value's adherence, a per-task change between runs) get Student-t intervals with
   `tasks - 1` degrees of freedom: exact for normal task means and close to nominal at three
   tasks for bounded scores, where percentile bootstraps cover far too little.
-- Smooth functions of many tasks (Bradley–Terry strengths, a system's adherence, the
-  correlation of two priority profiles) get delete-one-task jackknife standard errors with
-  Student-t quantiles (Tukey's jackknife interval).
+- Smooth functions of many tasks (a system's adherence, the correlation of two priority
+  profiles) get delete-one-task jackknife standard errors with Student-t quantiles (Tukey's
+  jackknife interval).
+- Bradley–Terry strengths get penalised profile-likelihood intervals and likelihood-ratio
+  tests (`judges.likelihood`): a value that won every contest it played is common at a few
+  tasks, and there the jackknife's standard error collapses. Strength changes use the profile
+  likelihood of both fits with the Rao–Scott correction for the pairing (`compare`).
 - Paired changes are tested with a sign-flip permutation test (exchanging the two runs within
   a task), exact by enumeration when the task count allows; that test cannot reach p < 0.05
   below six tasks, so below `min_tasks` a figure says "too little data" instead of a verdict.
@@ -76,13 +80,16 @@ def methods_text(s: Settings) -> str:
     """One paragraph naming every method, for the head of a report."""
     correction = {"holm": "Holm", "bh": "Benjamini–Hochberg"}[s.correction]
     return (
-        f"Intervals are {s.level:.0%} Student-t intervals over tasks (means) or delete-one-task "
-        f"jackknife intervals with Student-t quantiles (Bradley–Terry strengths, system "
-        f"adherence, profile correlations). Changes are tested with a paired sign-flip "
-        f"permutation test (exact up to {s.resamples} sign patterns, else {s.resamples} random "
-        f"ones, seed {s.seed}), strength changes by exchanging the runs within tasks and "
-        f"refitting ({s.strength_resamples} exchanges), strengths with the jackknife t "
-        f"statistic; p-values are "
+        f"Intervals are {s.level:.0%} Student-t intervals over tasks (means), delete-one-task "
+        f"jackknife intervals with Student-t quantiles (system adherence, profile "
+        f"correlations), penalised profile-likelihood intervals (Bradley–Terry strengths, "
+        f"scaled by the quasi-likelihood dispersion of a task's repeated samples) and, for "
+        f"strength changes, the profile likelihood of both runs' fits with the Rao–Scott "
+        f"design-effect correction (the paired jackknife variance over the model's) against "
+        f"F(1, tasks - 1). Strengths are tested with the likelihood-ratio test, value changes "
+        f"with a paired sign-flip permutation test (exact up to {s.resamples} sign patterns, "
+        f"else {s.resamples} random ones, seed {s.seed}), strength changes by exchanging the "
+        f"runs within tasks and refitting ({s.strength_resamples} exchanges); p-values are "
         f"{correction}-adjusted across the values of the report and called significant below "
         f"{s.alpha:g}. Below {s.min_tasks} tasks a figure has too little data for a verdict. "
         f"Bradley–Terry fits add {s.prior:g} virtual game(s) per value, half of them won."
