@@ -48,6 +48,7 @@ LABEL = "valuegym.sandbox"
 OWNER_LABEL = "valuegym.owner"
 RUNTIME_LABEL = "valuegym.runtime-dir"
 SOURCE_LABEL = "valuegym.source"
+RELEASE_LABEL = "valuegym.release"  # the release root a release image was built for
 CONTAINER_USER = "10001:10001"
 SOCKET_DIR = "/run/valuegym"
 HANDOFF_NAME = "handoff.sock"
@@ -117,6 +118,19 @@ def check_docker(options: SandboxOptions, client: docker.DockerClient | None = N
             "rebuild it with `valuegym sandbox build`",
             options.image,
         )
+    # one release image per sandbox tag: built for another release, it may lack this one's
+    # requirements (an environment then fails at open, naming the missing module)
+    built_for = (image.labels or {}).get(RELEASE_LABEL)
+    for root in sorted({str(Path(d).resolve().parent) for d in options.release_dirs}):
+        if built_for and built_for != root:
+            log.warning(
+                "release image %s was built for the release at %s, not %s; rebuild it with "
+                "`valuegym sandbox build --release %s`",
+                options.image,
+                built_for,
+                root,
+                root,
+            )
 
 
 def _listening_socket(path: Path, mode: int, backlog: int) -> socket.socket:

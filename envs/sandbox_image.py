@@ -29,10 +29,8 @@ import docker.errors
 from packaging.requirements import Requirement
 from pydantic import BaseModel
 
-from envs.docker_sandbox import SOURCE_LABEL, docker_client
+from envs.docker_sandbox import RELEASE_LABEL, SOURCE_LABEL, docker_client
 from envs.sandbox_options import DEFAULT_IMAGE
-
-RELEASE_LABEL = "valuegym.release"
 
 SERVER_PACKAGES = (
     "pydantic",

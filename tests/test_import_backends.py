@@ -166,3 +166,25 @@ def test_release_writes_never_land_in_your_working_folder(sandbox, imported, tmp
     assert all(result.ok for result in written), "the writes happened, elsewhere"
     assert journal.read_text() == '{"episode": 1}\n'
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["journal.jsonl", "r", "runs"]
+
+
+def test_a_release_image_built_for_another_release_is_named(imported, tmp_path, caplog):
+    """One release image per sandbox tag: running another release's tasks in it warns, naming
+    both releases and the rebuild, before an environment fails for a missing package."""
+    from types import SimpleNamespace
+
+    from envs.docker_sandbox import RELEASE_LABEL, check_docker
+
+    def client(built_for: Path) -> SimpleNamespace:
+        image = SimpleNamespace(labels={RELEASE_LABEL: str(built_for.resolve())})
+        return SimpleNamespace(images=SimpleNamespace(get=lambda tag: image))
+
+    options = sandbox_options(imported[1])
+    with caplog.at_level("WARNING", logger="envs.docker_sandbox"):
+        check_docker(options, client=client(RELEASE))  # type: ignore[arg-type]
+    assert "built for the release" not in caplog.text
+    other = tmp_path / "other-release"
+    with caplog.at_level("WARNING", logger="envs.docker_sandbox"):
+        check_docker(options, client=client(other))  # type: ignore[arg-type]
+    assert f"built for the release at {other.resolve()}, not {RELEASE.resolve()}" in caplog.text
+    assert f"valuegym sandbox build --release {RELEASE.resolve()}" in caplog.text
