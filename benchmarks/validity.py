@@ -12,7 +12,9 @@ their pulls); episodes are drawn afresh.
 
 Truth: a value's adherence is its expected task-mean pole score over the population of tasks
 (computed from 20,000 simulated tasks per value); its Bradley–Terry strength is the fit to the
-expected win probabilities over all pairs, the pull integrated out.
+expected win probabilities over all pairs, the pull integrated out, with no prior: the
+intervals claim to cover the strength itself, not the shrunken fit a prior of a few virtual
+games gives at a handful of tasks.
 
 Scenarios, each `--trials` times per size:
 - report, no preference (all strengths 0): coverage of adherence and strength intervals, and
@@ -44,7 +46,7 @@ from judges.adherence import adherence
 from judges.compare import RunInfo, compare_runs
 from judges.episodes import EpisodeRow, leaning
 from judges.priority import fit_batch, priorities
-from judges.stats import Settings
+from judges.stats import Settings, methods_text
 
 BEST = np.array([20 / 3, 25 / 3, 10.0])
 FLOOR = np.array([0.0, 5 / 3])
@@ -327,6 +329,7 @@ def main() -> None:
         f"{settings.correction} adjustment, "
         f"min {settings.min_tasks} tasks for a test; {args.resamples} sign patterns"
     )
+    print(f"Methods (as every report states them): {methods_text(settings)}")
     headers = [f"{v} values x {n} tasks" for v, n in sizes]
     width = max(len(label) for _, label in COLUMNS)
     print(f"| {'figure':<{width}} | " + " | ".join(headers) + " |")
