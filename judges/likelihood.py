@@ -161,9 +161,12 @@ def profile_intervals(
         lo = np.minimum(inner[todo], np.where(np.isnan(outer[todo]), np.inf, outer[todo]))
         hi = np.maximum(inner[todo], np.where(np.isnan(outer[todo]), -np.inf, outer[todo]))
         bracketed = ~np.isnan(outer[todo])
-        ok = np.isfinite(newton) & np.where(
-            bracketed, (newton > lo) & (newton < hi), sign[todo] * (newton - inner[todo]) > 0
+        # unbracketed, a step goes outwards and at most four times as far from the fit
+        reach = 4 * np.abs(c[todo] - centre[todo]) + MAX_STEP
+        outwards = (sign[todo] * (newton - inner[todo]) > 0) & (
+            np.abs(newton - centre[todo]) <= reach
         )
+        ok = np.isfinite(newton) & np.where(bracketed, (newton > lo) & (newton < hi), outwards)
         fallback = np.where(
             bracketed,
             (inner[todo] + outer[todo]) / 2,

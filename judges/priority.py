@@ -238,9 +238,11 @@ def strength_intervals(
     low, high, p = (np.full(V, np.nan) for _ in range(3))
     tasks = value_tasks(per_task)
     total = per_task.sum(0)
-    for group in groups:
+    for component in groups:
+        # a comparison's components are both runs' graph: a value may not have played here
+        group = [v for v in component if np.isfinite(point[v])]
         keep = [v for v in group if tasks[v] >= 2]
-        if not keep:
+        if len(group) < 2 or not keep:
             continue
         n = len(group)
         games = total[np.ix_(group, group)] + virtual_games(np.ones(n, dtype=bool), settings.prior)

@@ -144,3 +144,16 @@ def test_a_strength_change_interval_holds_the_change_and_respects_the_pairing():
         assert d.low < d.value < d.high
     assert flipped["p"].delta.high < 0 < flipped["s"].delta.low
     assert by_value(priorities(base, FAST)[0])["p"].strength.low > 0
+
+
+def test_a_value_that_did_not_play_in_this_run_leaves_the_others_tested():
+    """A comparison's components come from both runs: a value of the component may have no
+    contest in one run, and the other values still get their tests there."""
+    pairs = [(0, 1, 1), (0, 2, 1), (1, 2, 1), (0, 1, 1), (0, 2, 1), (2, 1, 1), (0, 1, 1)]
+    per_task = per_task_wins(pairs, 4)
+    group = [[0, 1, 2, 3]]  # 3 played only in the other run
+    point = fit_components([[0, 1, 2]], per_task.sum(0), 1.0)
+    _, _, p = strength_intervals(group, per_task, point, Settings(), intervals=False)
+    assert np.isfinite(p[:3]).all() and np.isnan(p[3])
+    _, _, p_own = strength_intervals([[0, 1, 2]], per_task, point, Settings())
+    assert p[:3] == pytest.approx(p_own[:3], abs=1e-6)
