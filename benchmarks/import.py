@@ -6,6 +6,8 @@ do), then times, each beside a plain JSON read of the same files measured in the
 
 - `valuegym import agent-valuebench` (target: at most 3x the JSON read),
 - `valuegym check` of the imported tasks (target: at most 5 s),
+- for reference, creating and writing as many files as the import writes, of the same sizes,
+  in one process: work the import must do that the JSON read does not,
 - with `--sessions`: one sandbox session per case (open, four calls, finalize), twice with the
   same seeds, counting the cases whose tool logs are byte-identical (target: all).
 
@@ -179,6 +181,17 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def file_writes(tasks_dir: Path, scratch: Path) -> tuple[int, float]:
+    """Not a baseline, the floor under the import that the JSON read lacks: create and write
+    files of the imported tasks' number and sizes (bytes read first, outside the timing)."""
+    contents = [path.read_bytes() for path in sorted(tasks_dir.glob("*.json"))]
+    scratch.mkdir(parents=True)
+    started = time.perf_counter()
+    for n, content in enumerate(contents):
+        (scratch / f"{n:05d}.json").write_bytes(content)
+    return len(contents), time.perf_counter() - started
+
+
 def plain_read(root: Path) -> int:
     """The baseline: read and parse every JSON file the import reads, and nothing else."""
     files = [
@@ -242,6 +255,7 @@ def main() -> None:
         checked_report = check_paths([out / "tasks"], bundled_value_systems())
         checked = time.perf_counter()
         cpu.append(cpu_seconds())
+        written, write_s = file_writes(out / "tasks", Path(scratch) / "written")
         baseline = read - generated
         print(
             f"synthetic release: {args.envs} environments, {args.cases} cases; "
@@ -273,6 +287,7 @@ def main() -> None:
         ]
         for row in rows:
             show(*row)
+        show(f"create+write {written} task-size files", write_s, "in the import, not the read")
         if args.sessions:
             tasks = [load_task(p) for p in sorted((out / "tasks").glob("*.json"))]
             first = session_logs(tasks, args.sandbox)
