@@ -130,6 +130,9 @@ def strength_table(c: Comparison) -> Table:
         "Bradley–Terry strength change",
         ["system", "value", "baseline", "other", "change [95% CI]", "adjusted p"],
         rows,
+        note="Intervals: profile likelihood of both runs' fits, Rao–Scott-corrected for the "
+        "pairing (F(1, tasks - 1)); p: the runs exchanged within tasks and refitted, adjusted "
+        "across this comparison's values.",
     )
 
 

@@ -177,6 +177,12 @@ def significance(test: Test) -> str:
     return p_value(test.p_adjusted) + (" *" if test.significant else "")
 
 
+STRENGTH_NOTE = (
+    "Intervals: penalised profile likelihood; p: likelihood-ratio test of strength 0, "
+    "adjusted across the report's values."
+)
+
+
 def priority_section(report: RunReport) -> Section:
     rows = [row for system in report.priorities for row in priority_rows(system)]
     flags = [f"{p.value_system}: {flag}" for p in report.priorities for flag in p.flags]
@@ -193,7 +199,7 @@ def priority_section(report: RunReport) -> Section:
             "component",
         ],
         rows,
-        note="\n".join(flags),
+        note="\n".join([STRENGTH_NOTE, *flags]),
     )
     points = [
         Point(f"{p.value_system}: {v.value}", v.strength, p.too_little_data or p.degenerate)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from judges.compare import RunInfo, compare_runs
+from judges.compare import RunInfo, build_compare, compare_runs
+from judges.compare_document import compare_document
+from judges.document import to_markdown
 from judges.likelihood import log_likelihood
 from judges.priority import (
     STRENGTH_TEST,
@@ -113,6 +115,10 @@ def test_report_and_compare_name_the_methods():
     (system,) = priorities(rows, FAST)
     assert all(v.test.method == STRENGTH_TEST for v in system.values)
     assert "likelihood-ratio" in STRENGTH_TEST
+    runs = [(RunInfo(label=k, path=k, harness=k), rows) for k in ("a", "b")]
+    document = to_markdown(compare_document(build_compare(runs, "checkpoint", FAST)))
+    assert "profile likelihood of both runs' fits, Rao–Scott-corrected" in document
+    assert methods_text(FAST) in document
 
 
 def test_a_strength_change_interval_holds_the_change_and_respects_the_pairing():
