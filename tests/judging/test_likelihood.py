@@ -13,7 +13,7 @@ from scipy import optimize, stats
 from judges.compare import RunInfo, build_compare, compare_runs
 from judges.compare_document import compare_document
 from judges.document import to_markdown
-from judges.likelihood import log_likelihood
+from judges.likelihood import log_likelihood, null_deviance
 from judges.priority import (
     STRENGTH_TEST,
     components,
@@ -163,3 +163,46 @@ def test_a_value_that_did_not_play_in_this_run_leaves_the_others_tested():
     assert np.isfinite(p[:3]).all() and np.isnan(p[3])
     _, _, p_own = strength_intervals([[0, 1, 2]], per_task, point, Settings())
     assert p[:3] == pytest.approx(p_own[:3], abs=1e-6)
+
+
+def test_random_lopsided_records_give_finite_intervals_at_the_critical_deviance():
+    """200 random systems (2-8 values, a few to many contests, records as lopsided as
+    strengths of +-6 make them): every endpoint is finite, brackets the fit, and sits where
+    the profile deviance (recomputed by a constrained fit at that endpoint) is the critical
+    value."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        V = int(rng.integers(2, 9))
+        truth = rng.normal(0, 3, V)
+        pairs = []
+        for _ in range(int(rng.integers(V, 12 * V))):
+            i, j = rng.choice(V, 2, replace=False)
+            win = rng.random() < 1 / (1 + np.exp(truth[j] - truth[i]))
+            pairs.append((i, j, 1) if win else (j, i, 1))
+        per_task = per_task_wins(pairs, V)
+        total = per_task.sum(0)
+        groups = components(total, list(range(V)))
+        point = fit_components(groups, total, 1.0)
+        low, high, p = strength_intervals(groups, per_task, point, Settings())
+        for group in groups:
+            n = len(group)
+            games = total[np.ix_(group, group)] + virtual_games(np.ones(n, dtype=bool), 1.0)
+            pin = np.full((n, n), 1 / n)
+            contrasts = np.eye(n) - 1 / n
+            for bound in (low[group], high[group]):
+                ok = np.isfinite(bound)
+                if not ok.any():
+                    continue
+                dev = null_deviance(games, pin, point[group], contrasts[ok], 0.0)
+                # the deviance at the endpoint, by shifting the null to it per contrast
+                at = np.array(
+                    [
+                        null_deviance(games, pin, point[group], contrasts[[k]], float(b))[0]
+                        for k, b in zip(np.flatnonzero(ok), bound[ok], strict=True)
+                    ]
+                )
+                assert at == pytest.approx(CHI2, abs=1e-4)
+                assert np.isfinite(dev).all()
+            tested = [v for v in group if np.isfinite(low[v])]
+            assert all(low[v] < point[v] < high[v] for v in tested)
+            assert all(0 <= p[v] <= 1 for v in tested)
