@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 import threading
 from dataclasses import dataclass
 
-from envs.relay import ThreadedForwarder
+from envs.relay import Streams, ThreadedForwarder
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class UnixAddress:
 Address = TcpAddress | UnixAddress
 
 
-async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _open(address: Address) -> Streams:
     if isinstance(address, UnixAddress):
         return await asyncio.open_unix_connection(address.path)
     return await asyncio.open_connection(address.host, address.port)
@@ -44,17 +45,16 @@ class Relay(ThreadedForwarder):
     """Accepts on `listen` and forwards each connection to `target`, on its own thread."""
 
     def __init__(self, listen: Address, target: Address, socket_mode: int = 0o600) -> None:
-        self._target = target
+        connect = functools.partial(_open, target)
         if isinstance(listen, UnixAddress):
-            super().__init__(lambda handle: asyncio.start_unix_server(handle, listen.path))
+            super().__init__(lambda handle: asyncio.start_unix_server(handle, listen.path), connect)
             os.chmod(listen.path, socket_mode)  # who may connect: the socket's mode says
             self.port = 0
         else:
-            super().__init__(lambda handle: asyncio.start_server(handle, listen.host, listen.port))
+            super().__init__(
+                lambda handle: asyncio.start_server(handle, listen.host, listen.port), connect
+            )
             self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await _open(self._target)
 
 
 def _forward(spec: str) -> tuple[TcpAddress, UnixAddress]:

@@ -25,6 +25,7 @@ SocketIdentity = tuple[int, int]
 """(st_dev, st_ino) of a Unix socket file."""
 
 
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -90,20 +91,22 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 class ThreadedForwarder:
     """A server on its own event-loop thread that pipes each accepted connection to the
-    stream `_connect` opens; subclasses say where they listen and what they connect to."""
+    stream `connect` opens; `start` says where it listens."""
 
-    def __init__(self, start: Callable[[ConnectionHandler], Awaitable[asyncio.Server]]) -> None:
+    def __init__(
+        self,
+        start: Callable[[ConnectionHandler], Awaitable[asyncio.Server]],
+        connect: Callable[[], Awaitable[Streams]],
+    ) -> None:
+        self._connect = connect
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="valuegym-relay", daemon=True
         )
         self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            start(self._handle), self._loop
-        ).result(timeout=10)
-
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        raise NotImplementedError
+        self._server = asyncio.run_coroutine_threadsafe(start(self._handle), self._loop).result(
+            timeout=10
+        )
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -133,13 +136,15 @@ class UnixRelay(ThreadedForwarder):
     def __init__(self, socket_path: str, identity: SocketIdentity | None = None) -> None:
         self._path = socket_path
         self._identity = identity or socket_identity(socket_path)
-        super().__init__(lambda handle: asyncio.start_server(handle, "127.0.0.1", 0))
+        super().__init__(
+            lambda handle: asyncio.start_server(handle, "127.0.0.1", 0), self._open_checked
+        )
         self.port: int = self._server.sockets[0].getsockname()[1]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _open_checked(self) -> Streams:
         upstream = connect_unix_checked(self._path, self._identity, blocking=False)
         return await asyncio.open_unix_connection(sock=upstream)
