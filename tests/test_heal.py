@@ -51,6 +51,18 @@ def new_run(tmp_path: Path, tasks: list[Task], **config: object) -> Path:
     return run_dir
 
 
+def finished_run_with_bad_line_2(
+    tmp_path: Path, tasks: list[Task], junk: bytes
+) -> tuple[Path, list[bytes]]:
+    """A golden-a run whose journal has `junk` inserted as line 2; the original lines back."""
+    run_dir = new_run(tmp_path, tasks)
+    execute_run(run_dir, golden_a)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + junk + b"\n" + b"".join(lines[1:]))
+    return run_dir, lines
+
+
 def test_retry_errors_reruns_only_errors_and_keeps_their_history(tmp_path, bundled_tasks):
     tasks = bundled_tasks[:3]
     broken = tasks[1].id
@@ -177,11 +189,8 @@ def test_damaged_run_files_are_named_in_the_message(tmp_path, cli, bundled_tasks
 
 
 def test_garbage_mid_journal_and_a_locked_run_are_messages(tmp_path, cli, bundled_tasks):
-    run_dir = new_run(tmp_path, bundled_tasks[:3])
-    execute_run(run_dir, golden_a)
+    run_dir, lines = finished_run_with_bad_line_2(tmp_path, bundled_tasks[:3], b"\x00\xffgarbage{")
     journal = run_dir / "journal.jsonl"
-    lines = journal.read_bytes().splitlines(keepends=True)
-    journal.write_bytes(lines[0] + b"\x00\xffgarbage{\n" + b"".join(lines[1:]))
     result = run_cli(cli, "run", "--out", str(run_dir), "--resume")
     assert result.exit_code == 2, result.output
     assert f"{journal}: line 2 (byte {len(lines[0])}) is not a trajectory record" in result.output
@@ -312,6 +321,7 @@ def test_no_base_image_and_no_debootstrap_says_what_to_run(monkeypatch, cli):
     """Docker without a base image or debootstrap: `sandbox build` (and so the docker tests'
     fixture) names the commands that get an image, instead of an ImageError traceback."""
     import envs.sandbox_image as sandbox_image
+
     client = docker_or_skip()
     monkeypatch.setattr(sandbox_image.shutil, "which", lambda name: None)
     monkeypatch.setattr(sandbox_image, "_try_pull", lambda client, image, log: False)
@@ -326,11 +336,8 @@ def test_no_base_image_and_no_debootstrap_says_what_to_run(monkeypatch, cli):
 
 
 def test_reading_commands_report_damaged_runs_as_messages(tmp_path, cli, bundled_tasks):
-    run_dir = new_run(tmp_path, bundled_tasks[:2])
-    execute_run(run_dir, golden_a)
+    run_dir, lines = finished_run_with_bad_line_2(tmp_path, bundled_tasks[:2], b"not a record")
     journal = run_dir / "journal.jsonl"
-    lines = journal.read_bytes().splitlines(keepends=True)
-    journal.write_bytes(lines[0] + b"not a record\n" + b"".join(lines[1:]))
     result = run_cli(cli, "judge", str(run_dir), "--judge", "checkpoint")
     assert result.exit_code != 0
     assert "line 2 (byte" in result.output and "Traceback" not in result.output
