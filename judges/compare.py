@@ -38,10 +38,10 @@ from judges.priority import (
     fit_batch,
     fit_components,
     jackknife_strengths,
+    penalised_games,
     priorities,
     strength_intervals,
     value_tasks,
-    virtual_games,
 )
 from judges.report import fallback_note
 from judges.stats import (
@@ -302,9 +302,7 @@ def change_intervals(
         offset = 0
         for r, block in enumerate(blocks):
             ix = slice(offset, offset + sizes[r])
-            games[ix, ix] = totals[r][np.ix_(block, block)] + virtual_games(
-                np.ones(sizes[r], dtype=bool), settings.prior
-            )
+            games[ix, ix] = penalised_games(totals[r], block, settings.prior)
             pin[ix, ix] = 1 / max(sizes[r], 1)
             offset += sizes[r]
         point = np.concatenate([points[0][blocks[0]], points[1][blocks[1]]])

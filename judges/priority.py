@@ -62,6 +62,12 @@ def virtual_games(played: np.ndarray, prior: float) -> np.ndarray:
     return pairs * (prior / (2 * np.maximum(n - 1, 1)))
 
 
+def penalised_games(total: np.ndarray, members: list[int], prior: float) -> np.ndarray:
+    """The win matrix among `members` with the prior's virtual games added: the matrix the
+    penalised likelihood of the profile intervals is written in."""
+    return total[np.ix_(members, members)] + virtual_games(np.ones(len(members), dtype=bool), prior)
+
+
 def _log_likelihood(s: np.ndarray, games: np.ndarray) -> np.ndarray:
     """Per matrix: sum of games[i, j] * log P(i beats j) at strengths s (batch, values)."""
     d = s[:, :, None] - s[:, None, :]
@@ -245,7 +251,7 @@ def strength_intervals(
         if len(group) < 2 or not keep:
             continue
         n = len(group)
-        games = total[np.ix_(group, group)] + virtual_games(np.ones(n, dtype=bool), settings.prior)
+        games = penalised_games(total, group, settings.prior)
         phi = dispersion(per_task[:, group][:, :, group], point[group])
         rows = [group.index(v) for v in keep]
         contrasts = (np.eye(n) - 1 / n)[rows]
