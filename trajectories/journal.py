@@ -176,18 +176,22 @@ def _open_index(path: Path, records: list[Record]) -> sqlite3.Connection:
     more than the record's own fsync (about 12 ms here against 2) and held up the run's loop.
     An index the machine's crash left unreadable is rebuilt from scratch.
     """
-    for attempt in (1, 2):
-        db = sqlite3.connect(path, check_same_thread=False)
-        try:
-            db.execute("PRAGMA synchronous=OFF")
-            _sync_index(db, records)
-            return db
-        except sqlite3.DatabaseError:
-            db.close()
-            if attempt == 2:
-                raise
-            path.unlink(missing_ok=True)
-    raise AssertionError("unreachable")
+    try:
+        return _connect_index(path, records)
+    except sqlite3.DatabaseError:
+        path.unlink(missing_ok=True)
+        return _connect_index(path, records)
+
+
+def _connect_index(path: Path, records: list[Record]) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False)
+    try:
+        db.execute("PRAGMA synchronous=OFF")
+        _sync_index(db, records)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _lock(run_dir: Path) -> IO[str]:
