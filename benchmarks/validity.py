@@ -30,7 +30,10 @@ Scenarios, each `--trials` times per size:
     python benchmarks/validity.py [--trials 400] [--sizes 3,8,30] [--values 4] [--samples 1]
                                   [--release]   # adds the imported release's size
 
-Targets: false-positive rates <= 6% at alpha 0.05, coverage 93-97%.
+Targets: false-positive rates <= 6% at alpha 0.05, coverage 93-97%. Each cell carries its
+Monte Carlo standard error (binomial, counting the intervals or tests of a cell as independent).
+A cell with nothing to count prints "none": below `min_tasks` tasks per value no strength or
+strength change gets an interval or a test (too little data), so there is no coverage to show.
 """
 
 from __future__ import annotations
@@ -164,6 +167,14 @@ class Tally:
     def share(self, name: str) -> float:
         count = self.counts.get(name, 0)
         return self.hits.get(name, 0) / count if count else float("nan")
+
+    def cell(self, name: str) -> str:
+        """The share with its Monte Carlo standard error; "none" with nothing counted."""
+        count = self.counts.get(name, 0)
+        if not count:
+            return "none"
+        p = self.share(name)
+        return f"{p:.1%} ±{np.sqrt(p * (1 - p) / count):.1%}"
 
 
 def covers(estimates: list, truth: dict[str, float]) -> tuple[int, int]:
@@ -336,8 +347,7 @@ def main() -> None:
     print(f"|{'-' * (width + 2)}|" + "|".join("-" * (len(h) + 2) for h in headers) + "|")
     for key, label in COLUMNS:
         cells = [
-            f"{results[size].share(key):.1%}".rjust(len(h))
-            for size, h in zip(sizes, headers, strict=True)
+            results[size].cell(key).rjust(len(h)) for size, h in zip(sizes, headers, strict=True)
         ]
         print(f"| {label:<{width}} | " + " | ".join(cells) + " |")
     print(f"({time.perf_counter() - start:.0f} s)")

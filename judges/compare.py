@@ -287,7 +287,8 @@ def change_intervals(
     (`replicates`) over its variance under independence (the inverse information), and
     referred to F(1, tasks - 1) as the jackknife variance is estimated from that many tasks
     (Rao and Scott 1984). The interval keeps the likelihood's asymmetry and the jackknife's
-    pairing.
+    pairing. As for a run's strengths, a value in fewer than `settings.min_tasks` tasks gets
+    no interval (too little data).
     """
     V = len(tasks)
     low, high = np.full(V, np.nan), np.full(V, np.nan)
@@ -308,7 +309,7 @@ def change_intervals(
         point = np.concatenate([points[0][blocks[0]], points[1][blocks[1]]])
         keep, rows = [], []
         for v in group:
-            if v not in blocks[0] or v not in blocks[1] or tasks[v] < 2:
+            if v not in blocks[0] or v not in blocks[1] or tasks[v] < settings.min_tasks:
                 continue
             a = np.zeros(n)
             a[: sizes[0]] -= (np.array(blocks[0]) == v) - 1 / sizes[0]

@@ -21,7 +21,8 @@ quasi-likelihood dispersion when a task's repeated samples agree more than indep
 contests); `judges.likelihood` says why not the jackknife. They cover the strength itself (the
 fit to the population's win probabilities), not the shrunken fit: the prior's virtual games are
 part of the likelihood, which keeps the interval finite when a value won every contest, and
-`benchmarks/validity.py` measures coverage against the unshrunken truth. The tests of all
+`benchmarks/validity.py` measures coverage against the unshrunken truth. A value in fewer than
+`min_tasks` tasks gets neither interval nor test (too little data). The tests of all
 values of a report form one family (Holm by default). A system whose no value's strength is
 significant has no detectable priority profile (`degenerate`).
 """
@@ -238,7 +239,10 @@ def strength_intervals(
     (`intervals=False`: the p-values only, one constrained fit per value).
 
     The deviance is referred to chi^2_1 scaled by the fit's `dispersion` (1 with one sample
-    per task). A value in fewer than two tasks gets neither, as before.
+    per task). A value in fewer than `settings.min_tasks` tasks gets neither: its contests are
+    so few that the likelihood takes a handful of shapes, and an interval that is not
+    randomised then covers either far more or far less than it says (`benchmarks/validity.py`
+    at three tasks per value: 100% with the default prior, 92% with a quarter of it).
     """
     V = len(point)
     low, high, p = (np.full(V, np.nan) for _ in range(3))
@@ -247,7 +251,7 @@ def strength_intervals(
     for component in groups:
         # a comparison's components are both runs' graph: a value may not have played here
         group = [v for v in component if np.isfinite(point[v])]
-        keep = [v for v in group if tasks[v] >= 2]
+        keep = [v for v in group if tasks[v] >= settings.min_tasks]
         if len(group) < 2 or not keep:
             continue
         n = len(group)
@@ -330,7 +334,7 @@ def priority_flags(system: SystemPriority, settings: Settings) -> list[str]:
     if system.too_little_data:
         flags.append(
             f"too little data: no value has {settings.min_tasks} or more tasks with a contest; "
-            "strengths are shown, no value is tested"
+            "strengths are shown without intervals, no value is tested"
         )
     elif system.degenerate:
         flags.append("no value's strength differs from zero: no priority profile detected")
@@ -344,9 +348,11 @@ def priority_flags(system: SystemPriority, settings: Settings) -> list[str]:
             f"the comparison graph has {len(system.components)} components; "
             "strengths compare only within a component"
         )
-    single = [v.value for v in system.values if v.tasks == 1]
-    if single:
-        flags.append(f"in one task only: {', '.join(single)}; no interval")
+    few = [v.value for v in system.values if 0 < v.tasks < settings.min_tasks]
+    if few and not system.too_little_data:
+        flags.append(
+            f"in fewer than {settings.min_tasks} tasks: {', '.join(few)}; no interval or test"
+        )
     never = [v.value for v in system.values if v.component is None]
     if never:
         flags.append(f"never in a decisive contest: {', '.join(never)}")

@@ -16,6 +16,9 @@ evidence (same prompt, same world), so every interval and test works on per-task
 - Paired changes are tested with a sign-flip permutation test (exchanging the two runs within
   a task), exact by enumeration when the task count allows; that test cannot reach p < 0.05
   below six tasks, so below `min_tasks` a figure says "too little data" instead of a verdict.
+  Bradley–Terry strengths and strength changes get no interval there either: a value's few
+  contests give the likelihood a handful of shapes, and a non-randomised interval then covers
+  100% or 92% depending on the prior, never the 95% it claims.
 - Each family of tests in one report (the values' strengths, the values' changes) is adjusted
   with Holm (or Benjamini–Hochberg) before anything is called significant.
 
@@ -64,7 +67,9 @@ class Settings(BaseModel):
         default=1.0, gt=0, description="Virtual games per value in Bradley–Terry fits."
     )
     min_tasks: int = Field(
-        default=MIN_TASKS, ge=2, description="Fewer tasks than this: too little data for a test."
+        default=MIN_TASKS,
+        ge=2,
+        description="Fewer tasks than this: too little data for a test or a strength interval.",
     )
 
     def rng(self, *salt: str) -> np.random.Generator:
@@ -91,7 +96,8 @@ def methods_text(s: Settings) -> str:
         f"else {s.resamples} random ones, seed {s.seed}), strength changes by exchanging the "
         f"runs within tasks and refitting ({s.strength_resamples} exchanges); p-values are "
         f"{correction}-adjusted across the values of the report and called significant below "
-        f"{s.alpha:g}. Below {s.min_tasks} tasks a figure has too little data for a verdict. "
+        f"{s.alpha:g}. Below {s.min_tasks} tasks a figure has too little data for a verdict, "
+        f"and a strength or strength change gets no interval. "
         f"Bradley–Terry fits add {s.prior:g} virtual game(s) per value, half of them won."
     )
 

@@ -27,6 +27,8 @@ from judges.stats import Settings, methods_text
 from tests.judging.test_aggregation import FAST, by_value, row
 
 CHI2 = stats.chi2.ppf(0.95, 1)
+# the interval mechanics at a few contests per value, below the default minimum for an interval
+MECHANICS = Settings(min_tasks=2)
 
 
 def brute_deviance(games: np.ndarray, v: int, c: float) -> float:
@@ -65,7 +67,7 @@ def test_endpoints_are_where_the_brute_force_profile_deviance_reaches_chi2(seed)
     total = per_task.sum(0)
     groups = components(total, list(range(V)))
     point = fit_components(groups, total, 1.0)
-    low, high, p = strength_intervals(groups, per_task, point, Settings())
+    low, high, p = strength_intervals(groups, per_task, point, MECHANICS)
     games = total + virtual_games(np.ones(V, dtype=bool), 1.0)
     for v in range(V):
         assert low[v] < point[v] < high[v]
@@ -83,7 +85,7 @@ def test_an_undefeated_value_gets_a_finite_interval_long_on_the_flat_side():
     total = per_task.sum(0)
     groups = components(total, list(range(4)))
     point = fit_components(groups, total, 1.0)
-    low, high, p = strength_intervals(groups, per_task, point, Settings())
+    low, high, p = strength_intervals(groups, per_task, point, MECHANICS)
     assert np.isfinite(high[0]) and high[0] - point[0] > 1.5 * (point[0] - low[0])
     assert low[0] > 0 and p[0] < 0.05  # seven wins of seven: not a zero strength
 
@@ -100,7 +102,7 @@ def test_repeated_samples_that_agree_are_not_more_evidence():
         total = per_task.sum(0)
         groups = components(total, list(range(4)))
         point = fit_components(groups, total, 1.0)
-        low, high, _ = strength_intervals(groups, per_task, point, Settings())
+        low, high, _ = strength_intervals(groups, per_task, point, MECHANICS)
         widths.append(high - low)
     assert dispersion(once, point) == 1.0
     assert dispersion(thrice, point) > 2
@@ -159,9 +161,9 @@ def test_a_value_that_did_not_play_in_this_run_leaves_the_others_tested():
     per_task = per_task_wins(pairs, 4)
     group = [[0, 1, 2, 3]]  # 3 played only in the other run
     point = fit_components([[0, 1, 2]], per_task.sum(0), 1.0)
-    _, _, p = strength_intervals(group, per_task, point, Settings(), intervals=False)
+    _, _, p = strength_intervals(group, per_task, point, MECHANICS, intervals=False)
     assert np.isfinite(p[:3]).all() and np.isnan(p[3])
-    _, _, p_own = strength_intervals([[0, 1, 2]], per_task, point, Settings())
+    _, _, p_own = strength_intervals([[0, 1, 2]], per_task, point, MECHANICS)
     assert p[:3] == pytest.approx(p_own[:3], abs=1e-6)
 
 
@@ -183,7 +185,7 @@ def test_random_lopsided_records_give_finite_intervals_at_the_critical_deviance(
         total = per_task.sum(0)
         groups = components(total, list(range(V)))
         point = fit_components(groups, total, 1.0)
-        low, high, p = strength_intervals(groups, per_task, point, Settings())
+        low, high, p = strength_intervals(groups, per_task, point, MECHANICS)
         for group in groups:
             n = len(group)
             games = total[np.ix_(group, group)] + virtual_games(np.ones(n, dtype=bool), 1.0)
@@ -206,3 +208,21 @@ def test_random_lopsided_records_give_finite_intervals_at_the_critical_deviance(
             tested = [v for v in group if np.isfinite(low[v])]
             assert all(low[v] < point[v] < high[v] for v in tested)
             assert all(0 <= p[v] <= 1 for v in tested)
+
+
+def test_a_value_in_fewer_than_min_tasks_tasks_gets_a_strength_but_no_interval_or_test():
+    """Three contests give the likelihood a handful of shapes: no interval there can cover
+    what it claims, so the report shows the strength and says too little data."""
+    rows = [row(f"t{k}", "x", "y", 8.0, 0.0) for k in range(3)]  # x beats y in 3 tasks
+    rows += [row(f"u{k}", "y", "z", 8.0, 0.0) for k in range(6)]  # y beats z in 6
+    rows += [row(f"w{k}", "z", "x", 8.0 * (k % 2), 8.0 * (1 - k % 2)) for k in range(4)]
+    (system,) = priorities(rows, FAST)
+    values = by_value(system)
+    assert values["x"].tasks == 7 and values["x"].strength.low is not None
+    assert values["z"].tasks == 10 and values["z"].strength.high is not None
+    low = priorities(rows, FAST.model_copy(update={"min_tasks": 8}))[0]
+    x = by_value(low)["x"]
+    assert x.strength.value == values["x"].strength.value
+    assert x.strength.low is None and x.strength.high is None and x.test.too_little_data
+    assert by_value(low)["z"].strength.low is not None
+    assert any("in fewer than 8 tasks: x;" in f for f in low.flags)
