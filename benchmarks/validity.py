@@ -11,7 +11,7 @@ pole A with probability logistic(s_A - s_B + pull); the pole it leans to gets it
 their pulls); episodes are drawn afresh.
 
 Truth: a value's adherence is its expected task-mean pole score over the population of tasks
-(computed from 20,000 simulated tasks per value); its Bradley–Terry strength is the fit to the
+(computed from 100,000 simulated tasks per value); its Bradley–Terry strength is the fit to the
 expected win probabilities over all pairs, the pull integrated out, with no prior: the
 intervals claim to cover the strength itself, not the shrunken fit a prior of a few virtual
 games gives at a handful of tasks.
@@ -31,7 +31,8 @@ Scenarios, each `--trials` times per size:
                                   [--release]   # adds the imported release's size
 
 Targets: false-positive rates <= 6% at alpha 0.05, coverage 93-97%. Each cell carries its
-Monte Carlo standard error (binomial, counting the intervals or tests of a cell as independent).
+Monte Carlo standard error, clustered by trial (a trial's values share its tasks and, for
+adherence, one pooled variance, so its intervals miss together).
 A cell with nothing to count prints "none": below `min_tasks` tasks per value no strength or
 strength change gets an interval or a test (too little data), so there is no coverage to show.
 """
@@ -130,7 +131,7 @@ def rows_of(tasks: Tasks, scores: tuple[np.ndarray, np.ndarray], names: list[str
 
 def true_adherence(strengths: np.ndarray, pull_sd: float, rng: np.random.Generator) -> np.ndarray:
     """Per value: the expected task-mean pole score over the population of tasks."""
-    V, T = len(strengths), 10000 * len(strengths)
+    V, T = len(strengths), 50000 * len(strengths)
     first = rng.integers(0, V, T)
     pairs = np.stack([first, (first + rng.integers(1, V, T)) % V], axis=1)
     tasks = Tasks(
@@ -154,27 +155,32 @@ def true_strengths(strengths: np.ndarray, pull_sd: float) -> np.ndarray:
 
 
 class Tally:
-    """Running shares of a figure over trials."""
+    """Per figure, each trial's hits and count: the intervals (or tests) of one trial share its
+    tasks and its pooled variance, so the trial, not the interval, is the independent unit."""
 
     def __init__(self) -> None:
-        self.hits: dict[str, float] = {}
-        self.counts: dict[str, float] = {}
+        self.trials: dict[str, list[tuple[float, float]]] = {}
 
     def add(self, name: str, hit: float, count: float = 1) -> None:
-        self.hits[name] = self.hits.get(name, 0) + hit
-        self.counts[name] = self.counts.get(name, 0) + count
+        self.trials.setdefault(name, []).append((float(hit), float(count)))
 
     def share(self, name: str) -> float:
-        count = self.counts.get(name, 0)
-        return self.hits.get(name, 0) / count if count else float("nan")
+        hits, counts = np.array(self.trials.get(name, [(0.0, 0.0)])).T
+        return hits.sum() / counts.sum() if counts.sum() else float("nan")
+
+    def standard_error(self, name: str) -> float:
+        """Of the share as a ratio estimator over trials (the clustered standard error)."""
+        hits, counts = np.array(self.trials[name]).T
+        n, share = len(hits), self.share(name)
+        if n < 2:
+            return float("nan")
+        return float(np.sqrt(((hits - share * counts) ** 2).sum() / (n * (n - 1))) / counts.mean())
 
     def cell(self, name: str) -> str:
         """The share with its Monte Carlo standard error; "none" with nothing counted."""
-        count = self.counts.get(name, 0)
-        if not count:
+        if not sum(c for _, c in self.trials.get(name, [])):
             return "none"
-        p = self.share(name)
-        return f"{p:.1%} ±{np.sqrt(p * (1 - p) / count):.1%}"
+        return f"{self.share(name):.1%} ±{self.standard_error(name):.1%}"
 
 
 def covers(estimates: list, truth: dict[str, float]) -> tuple[int, int]:

@@ -180,10 +180,13 @@ def pooled_t_intervals(
 
     The values of one system are scored on the same kind of tasks by the same judge, so their
     task means spread alike; pooling gives every value the system's degrees of freedom
-    (units - columns) instead of its own few, which keeps three-task intervals honest when a
-    value's tasks happen to agree. A row (a task) holds both of its values' units, scored from
-    the same episodes and so not independent: the degrees of freedom are capped at the rows
-    with a unit minus one (at three tasks per value the uncapped count gave 92% coverage).
+    instead of its own few, which keeps three-task intervals honest when a value's tasks happen
+    to agree. A row (a task) holds both of its values' units, scored from the same episodes and
+    so not independent: the degrees of freedom are Satterthwaite's for a sum of squares whose
+    units come in correlated pairs, `(units - columns) / (1 + rho^2)` with `rho` the residuals'
+    correlation within a row, never fewer than the rows minus one (what perfectly correlated
+    pairs leave). At three tasks per value the plain count covered 92-94%, the rows-minus-one
+    count 97% (a change between runs pairs its rows less tightly than a run's own scores).
     """
     units = np.asarray(units, dtype=float)
     present = np.isfinite(units)
@@ -191,15 +194,35 @@ def pooled_t_intervals(
     filled = np.where(present, units, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, filled.sum(0) / n, np.nan)
-        squares = np.where(present, (units - mean) ** 2, 0.0).sum()
+        residual = np.where(present, units - mean, 0.0)
+        squares = (residual**2).sum()
         df = present.sum() - (n > 0).sum()
         sd = np.sqrt(squares / df) if df >= 1 else np.nan
-        df = min(df, present.any(1).sum() - 1)
+        df = satterthwaite_df(residual, present, df)
         half = t_quantile(np.array(df), level) * sd / np.sqrt(n)
     low, high = mean - half, mean + half
     if bounds is not None:
         low, high = np.clip(low, *bounds), np.clip(high, *bounds)
     return mean, low, high, n
+
+
+def satterthwaite_df(residual: np.ndarray, present: np.ndarray, df: float) -> float:
+    """The pooled variance's effective degrees of freedom when a row's units are correlated:
+    Var(e_i^2 + e_j^2) is 4 sigma^4 (1 + rho^2) for a pair with correlation rho instead of
+    4 sigma^4, so the `df` of independent units shrink by 1 + rho^2, to at least the rows
+    minus one. `rho` is the pairwise (intraclass) correlation of the residuals that share a
+    row, 2 sum e_i e_j / sum (e_i^2 + e_j^2) over those pairs, taken as 1 where they are all
+    zero."""
+    k = present.sum(1)
+    paired = k >= 2
+    if not paired.any():
+        return float(df)
+    cross = (residual.sum(1) ** 2 - (residual**2).sum(1)) / 2  # a row's sum of e_i e_j
+    squares = (k - 1) * (residual**2).sum(1)  # a row's sum of e_i^2 + e_j^2 over its pairs
+    spread = squares[paired].sum()
+    rho = 2 * cross[paired].sum() / spread if spread > 0 else 1.0
+    rows = present.any(1).sum()
+    return float(min(df, max(rows - 1, df / (1 + rho**2))))
 
 
 def jackknife_se(replicates: np.ndarray) -> np.ndarray:

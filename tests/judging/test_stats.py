@@ -36,10 +36,28 @@ def test_pooled_intervals_use_one_variance_and_the_systems_degrees_of_freedom():
     mean, low, high, _ = pooled_t_intervals(units)
     residual = units - np.nanmean(units, 0)
     sd = np.sqrt(np.nansum(residual**2) / (24 - 4))  # one variance over the 24 units
-    # but a task's two units come from the same episodes: 12 tasks give 11 degrees of freedom
-    half = stats.t.ppf(0.975, 11) * sd / np.sqrt(6)
+    # a task's two units come from the same episodes: Satterthwaite's degrees of freedom for
+    # pairs with the residuals' within-task correlation, at least 12 tasks - 1
+    pairs = np.array([r[np.isfinite(r)] for r in residual])
+    rho = 2 * (pairs[:, 0] * pairs[:, 1]).sum() / (pairs**2).sum()
+    df = min(20, max(11, 20 / (1 + rho**2)))
+    assert 11 < df < 20
+    half = stats.t.ppf(0.975, df) * sd / np.sqrt(6)
     assert high - mean == pytest.approx(np.full(4, half))
     assert low == pytest.approx(mean - half)
+
+
+def test_perfectly_paired_units_count_once_per_task():
+    """When a task's two units move together exactly (one value's gain is the other's
+    loss), the 24 units carry no more than 12 tasks' worth of spread: 11 degrees of freedom."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, 12)
+    units = np.full((12, 4), np.nan)
+    units[np.arange(12), np.arange(12) % 2] = x
+    units[np.arange(12), 2 + np.arange(12) % 2] = -x
+    mean, _, high, _ = pooled_t_intervals(units)
+    sd = np.sqrt(np.nansum((units - np.nanmean(units, 0)) ** 2) / 20)
+    assert high - mean == pytest.approx(np.full(4, stats.t.ppf(0.975, 11) * sd / np.sqrt(6)))
 
 
 def test_sign_flip_test_is_scipys_exact_permutation_test():
