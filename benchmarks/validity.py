@@ -330,7 +330,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     settings = Settings(resamples=args.resamples, seed=args.seed)
-    sizes = [(args.values, int(n)) for n in args.sizes.split(",")]
+    sizes = [(args.values, int(n)) for n in args.sizes.split(",") if n]
     if args.release:
         sizes.append((12, 26))
     start = time.perf_counter()
