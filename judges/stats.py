@@ -3,9 +3,10 @@
 Tasks are the unit of inference everywhere: the samples of one task are not independent
 evidence (same prompt, same world), so every interval and test works on per-task figures.
 
-- Means (a value's adherence, a per-task change between runs) get Student-t intervals with
-  `tasks - 1` degrees of freedom: exact for normal task means and close to nominal at three
-  tasks for bounded scores, where percentile bootstraps cover far too little.
+- Means (a value's adherence, a per-task change between runs) get Student-t intervals, their
+  variance pooled over a system's values with Satterthwaite's degrees of freedom for a task's
+  correlated pair of units (`pooled_t_intervals`): exact for normal task means and close to
+  nominal at three tasks for bounded scores, where percentile bootstraps cover far too little.
 - Smooth functions of many tasks (a system's adherence, the correlation of two priority
   profiles) get delete-one-task jackknife standard errors with Student-t quantiles (Tukey's
   jackknife interval).
@@ -85,7 +86,8 @@ def methods_text(s: Settings) -> str:
     """One paragraph naming every method, for the head of a report."""
     correction = {"holm": "Holm", "bh": "Benjamini–Hochberg"}[s.correction]
     return (
-        f"Intervals are {s.level:.0%} Student-t intervals over tasks (means), delete-one-task "
+        f"Intervals are {s.level:.0%} Student-t intervals over tasks (means; variance pooled "
+        f"over a system's values, Satterthwaite degrees of freedom), delete-one-task "
         f"jackknife intervals with Student-t quantiles (system adherence, profile "
         f"correlations), penalised profile-likelihood intervals (Bradley–Terry strengths, "
         f"scaled by the quasi-likelihood dispersion of a task's repeated samples) and, for "
