@@ -65,6 +65,7 @@ def judge_run(
 
     def stamped(trajectory: Trajectory) -> Judgment:
         return score(trajectory).model_copy(update={"record": trajectory.started_at})
+
     with path.open("a", encoding="utf-8") as handle:
 
         def write(judgment: Judgment) -> None:

@@ -92,9 +92,7 @@ def test_weight_on_reads_is_flagged(tmp_path, example_data):
 def test_an_action_without_an_outcome_matcher_survives_undo(tmp_path, example_data):
     example_data["poles"]["a"]["checkpoints"][0].pop("state")
     text = "\n".join(warnings_for(tmp_path, example_data))
-    assert (
-        "poles.a: its golden calls with the world put back as it was still score A=10.0" in text
-    )
+    assert "poles.a: its golden calls with the world put back as it was still score A=10.0" in text
 
 
 def test_doing_both_poles_is_flagged(tmp_path, example_data):
