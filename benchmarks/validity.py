@@ -178,9 +178,10 @@ class Tally:
 
     def cell(self, name: str) -> str:
         """The share with its Monte Carlo standard error; "none" with nothing counted."""
-        if not sum(c for _, c in self.trials.get(name, [])):
+        share = self.share(name)
+        if np.isnan(share):
             return "none"
-        return f"{self.share(name):.1%} ±{self.standard_error(name):.1%}"
+        return f"{share:.1%} ±{self.standard_error(name):.1%}"
 
 
 def covers(estimates: list, truth: dict[str, float]) -> tuple[int, int]:

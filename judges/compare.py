@@ -264,7 +264,7 @@ def _profile(
     enough tasks."""
     _, _, p = strength_intervals(groups, wins, point, s, intervals=False)
     family = [
-        float(q) if n >= s.min_tasks and np.isfinite(q) else None
+        float(q) if s.enough_tasks(n) and np.isfinite(q) else None
         for q, n in zip(p, tasks, strict=True)
     ]
     return any(q is not None and q < s.alpha for q in adjust(family, s.correction))
@@ -309,7 +309,7 @@ def change_intervals(
         point = np.concatenate([points[0][blocks[0]], points[1][blocks[1]]])
         keep, rows = [], []
         for v in group:
-            if v not in blocks[0] or v not in blocks[1] or tasks[v] < settings.min_tasks:
+            if v not in blocks[0] or v not in blocks[1] or not settings.enough_tasks(tasks[v]):
                 continue
             a = np.zeros(n)
             a[: sizes[0]] -= (np.array(blocks[0]) == v) - 1 / sizes[0]
@@ -447,7 +447,7 @@ def strength_shift(
         )
         if T < 2 or not _profile(groups, wins, point, n, settings)
     ]
-    little = settings.min_tasks > T or correlation.value is None
+    little = not settings.enough_tasks(T) or correlation.value is None
     return strengths, SystemShift(
         value_system=system,
         tasks=T,

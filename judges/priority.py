@@ -251,7 +251,7 @@ def strength_intervals(
     for component in groups:
         # a comparison's components are both runs' graph: a value may not have played here
         group = [v for v in component if np.isfinite(point[v])]
-        keep = [v for v in group if tasks[v] >= settings.min_tasks]
+        keep = [v for v in group if settings.enough_tasks(tasks[v])]
         if len(group) < 2 or not keep:
             continue
         n = len(group)
@@ -348,7 +348,7 @@ def priority_flags(system: SystemPriority, settings: Settings) -> list[str]:
             f"the comparison graph has {len(system.components)} components; "
             "strengths compare only within a component"
         )
-    few = [v.value for v in system.values if 0 < v.tasks < settings.min_tasks]
+    few = [v.value for v in system.values if v.tasks and not settings.enough_tasks(v.tasks)]
     if few and not system.too_little_data:
         flags.append(
             f"in fewer than {settings.min_tasks} tasks: {', '.join(few)}; no interval or test"

@@ -73,6 +73,11 @@ class Settings(BaseModel):
         description="Fewer tasks than this: too little data for a test or a strength interval.",
     )
 
+    def enough_tasks(self, tasks: int) -> bool:
+        """Whether a figure from this many tasks gets a test and, for a strength, an interval:
+        the one "too little data" rule every report and comparison applies."""
+        return tasks >= self.min_tasks
+
     def rng(self, *salt: str) -> np.random.Generator:
         """A generator seeded from the settings and a label, so each figure has its own stream."""
         return np.random.default_rng([self.seed, *(_stable_hash(s) for s in salt)])
@@ -313,7 +318,7 @@ def apply_family(tests: list[Test], settings: Settings) -> None:
 
 def make_test(method: str, tasks: int, p: float | None, settings: Settings) -> Test:
     """A test that takes part in a family only when it has enough tasks."""
-    little = tasks < settings.min_tasks
+    little = not settings.enough_tasks(tasks)
     return Test(
         method=method,
         tasks=tasks,

@@ -98,7 +98,12 @@ FallbackOption = Annotated[
     ),
 ]
 MinTasksOption = Annotated[
-    int, typer.Option("--min-tasks", min=2, help="Fewer tasks than this: no test, too little data.")
+    int,
+    typer.Option(
+        "--min-tasks",
+        min=2,
+        help="Fewer tasks than this: too little data (no test, no strength interval).",
+    ),
 ]
 
 
